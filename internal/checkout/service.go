@@ -1,0 +1,81 @@
+package checkout
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Service is the checkout use case. Its methods are the things checkout does.
+type Service struct {
+	carts          Carts
+	customizations Customizations
+	customers      Customers
+	payments       Payments
+	redirectHosts  HostPatterns
+	serial         bool
+	now            func() time.Time
+	log            *slog.Logger
+}
+
+// Options configure a Service.
+type Options struct {
+	// RedirectHosts is the deployment-wide redirect allow-list (ALLOWED_REDIRECT_HOSTS).
+	RedirectHosts HostPatterns
+	// Serial runs the independent calls one after another instead of concurrently. It exists so
+	// that benchmarks can show what the overlap buys; production never sets it.
+	Serial bool
+	Now    func() time.Time // default time.Now
+	Logger *slog.Logger     // default slog.Default()
+}
+
+// New builds the checkout service on its ports.
+func New(carts Carts, customizations Customizations, customers Customers, payments Payments, opts Options) *Service {
+	s := &Service{
+		carts:          carts,
+		customizations: customizations,
+		customers:      customers,
+		payments:       payments,
+		redirectHosts:  opts.RedirectHosts,
+		serial:         opts.Serial,
+		now:            opts.Now,
+		log:            opts.Logger,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	return s
+}
+
+// concurrently runs fns at once (one after another in serial mode) and waits for all of them.
+func (s *Service) concurrently(fns ...func()) {
+	if s.serial {
+		for _, fn := range fns {
+			fn()
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for _, fn := range fns[1:] {
+		wg.Go(fn)
+	}
+	fns[0]()
+	wg.Wait()
+}
+
+// background starts fn and returns a function that waits for it (in serial mode fn runs first).
+func (s *Service) background(fn func()) (wait func()) {
+	if s.serial {
+		fn()
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	return func() { <-done }
+}

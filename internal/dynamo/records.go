@@ -1,0 +1,182 @@
+// Package dynamo implements the checkout ports on Amazon DynamoDB: carts (with the checkout
+// transaction), bookings, customizations and the Stripe customer mapping.
+package dynamo
+
+import (
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+
+	"github.com/winktravel/checkout/internal/checkout"
+)
+
+// The records mirror the tables' attributes (SPEC section 4); the domain types stay SDK-free.
+
+type cartRecord struct {
+	Identifier      string          `dynamodbav:"identifier"`
+	OwnerIdentifier string          `dynamodbav:"ownerIdentifier"`
+	Status          string          `dynamodbav:"status"`
+	Currency        string          `dynamodbav:"currency"`
+	Items           []itemRecord    `dynamodbav:"items"`
+	Version         *int64          `dynamodbav:"version"`
+	ExpiresAt       int64           `dynamodbav:"expiresAt,omitempty"`
+	Checkout        *checkoutRecord `dynamodbav:"checkout,omitempty"`
+}
+
+type itemRecord struct {
+	Identifier         string       `dynamodbav:"identifier"`
+	HotelIdentifier    string       `dynamodbav:"hotelIdentifier"`
+	HotelName          string       `dynamodbav:"hotelName"`
+	RoomRateIdentifier string       `dynamodbav:"roomRateIdentifier"`
+	StartDate          string       `dynamodbav:"startDate"`
+	EndDate            string       `dynamodbav:"endDate"`
+	Adults             int          `dynamodbav:"adults"`
+	Children           int          `dynamodbav:"children"`
+	Total              amountRecord `dynamodbav:"total"`
+}
+
+// amountRecord keeps the amount as DynamoDB's exact decimal text: never a float.
+type amountRecord struct {
+	Amount   attributevalue.Number `dynamodbav:"amount"`
+	Currency string                `dynamodbav:"currency"`
+}
+
+type checkoutRecord struct {
+	GroupIdentifier           string   `dynamodbav:"groupIdentifier"`
+	BookingCodes              []string `dynamodbav:"bookingCodes"`
+	StartedAt                 string   `dynamodbav:"startedAt"`
+	CustomizationIdentifier   string   `dynamodbav:"customizationIdentifier,omitempty"`
+	RedirectURL               string   `dynamodbav:"redirectUrl"`
+	GA4ClientID               string   `dynamodbav:"ga4ClientId,omitempty"`
+	GA4SessionID              string   `dynamodbav:"ga4SessionId,omitempty"`
+	GA4MeasurementID          string   `dynamodbav:"ga4MeasurementId,omitempty"`
+	StatementDescriptorSuffix string   `dynamodbav:"statementDescriptorSuffix,omitempty"`
+	AmountMinor               int64    `dynamodbav:"amountMinor"`
+	Currency                  string   `dynamodbav:"currency"`
+	ExpiresAt                 int64    `dynamodbav:"expiresAt,omitempty"`
+	CustomerID                string   `dynamodbav:"customerId,omitempty"`
+	PaymentIntentID           string   `dynamodbav:"paymentIntentId,omitempty"`
+}
+
+type bookingRecord struct {
+	BookingCode             string       `dynamodbav:"bookingCode"`
+	GroupIdentifier         string       `dynamodbav:"groupIdentifier"`
+	ShoppingCartIdentifier  string       `dynamodbav:"shoppingCartIdentifier"`
+	ItemIdentifier          string       `dynamodbav:"itemIdentifier"`
+	OwnerIdentifier         string       `dynamodbav:"ownerIdentifier"`
+	HotelIdentifier         string       `dynamodbav:"hotelIdentifier"`
+	HotelName               string       `dynamodbav:"hotelName"`
+	RoomRateIdentifier      string       `dynamodbav:"roomRateIdentifier"`
+	StartDate               string       `dynamodbav:"startDate"`
+	EndDate                 string       `dynamodbav:"endDate"`
+	Adults                  int          `dynamodbav:"adults"`
+	Children                int          `dynamodbav:"children"`
+	Total                   amountRecord `dynamodbav:"total"`
+	Status                  string       `dynamodbav:"status"`
+	CreatedAt               string       `dynamodbav:"createdAt"`
+	CustomizationIdentifier string       `dynamodbav:"customizationIdentifier,omitempty"`
+}
+
+type customizationRecord struct {
+	Identifier                string   `dynamodbav:"identifier"`
+	AffiliateIdentifier       string   `dynamodbav:"affiliateIdentifier"`
+	Active                    bool     `dynamodbav:"active"`
+	AllowedRedirectHosts      []string `dynamodbav:"allowedRedirectHosts"`
+	StatementDescriptorSuffix string   `dynamodbav:"statementDescriptorSuffix,omitempty"`
+}
+
+type customerRecord struct {
+	OwnerIdentifier  string `dynamodbav:"ownerIdentifier"`
+	StripeCustomerID string `dynamodbav:"stripeCustomerId"`
+	CreatedAt        string `dynamodbav:"createdAt"`
+}
+
+func (r cartRecord) cart() (checkout.Cart, error) {
+	c := checkout.Cart{
+		Identifier:      r.Identifier,
+		OwnerIdentifier: r.OwnerIdentifier,
+		Status:          checkout.CartStatus(r.Status),
+		Currency:        r.Currency,
+		Items:           make([]checkout.CartItem, len(r.Items)),
+		ExpiresAt:       r.ExpiresAt,
+	}
+	if r.Version != nil {
+		c.Version = *r.Version
+	}
+	for i, item := range r.Items {
+		c.Items[i] = checkout.CartItem{
+			Identifier:         item.Identifier,
+			HotelIdentifier:    item.HotelIdentifier,
+			HotelName:          item.HotelName,
+			RoomRateIdentifier: item.RoomRateIdentifier,
+			StartDate:          item.StartDate,
+			EndDate:            item.EndDate,
+			Adults:             item.Adults,
+			Children:           item.Children,
+			Total:              checkout.Amount{Amount: string(item.Total.Amount), Currency: item.Total.Currency},
+		}
+	}
+	if r.Checkout != nil {
+		started, err := time.Parse(time.RFC3339Nano, r.Checkout.StartedAt)
+		if err != nil {
+			return checkout.Cart{}, err
+		}
+		c.Checkout = &checkout.State{
+			GroupIdentifier:           r.Checkout.GroupIdentifier,
+			BookingCodes:              r.Checkout.BookingCodes,
+			StartedAt:                 started,
+			CustomizationIdentifier:   r.Checkout.CustomizationIdentifier,
+			RedirectURL:               r.Checkout.RedirectURL,
+			GA4ClientID:               r.Checkout.GA4ClientID,
+			GA4SessionID:              r.Checkout.GA4SessionID,
+			GA4MeasurementID:          r.Checkout.GA4MeasurementID,
+			StatementDescriptorSuffix: r.Checkout.StatementDescriptorSuffix,
+			AmountMinor:               r.Checkout.AmountMinor,
+			Currency:                  r.Checkout.Currency,
+			ExpiresAt:                 r.Checkout.ExpiresAt,
+			CustomerID:                r.Checkout.CustomerID,
+			PaymentIntentID:           r.Checkout.PaymentIntentID,
+		}
+	}
+	return c, nil
+}
+
+func newCheckoutRecord(s checkout.State) checkoutRecord {
+	return checkoutRecord{
+		GroupIdentifier:           s.GroupIdentifier,
+		BookingCodes:              s.BookingCodes,
+		StartedAt:                 s.StartedAt.UTC().Format(time.RFC3339Nano),
+		CustomizationIdentifier:   s.CustomizationIdentifier,
+		RedirectURL:               s.RedirectURL,
+		GA4ClientID:               s.GA4ClientID,
+		GA4SessionID:              s.GA4SessionID,
+		GA4MeasurementID:          s.GA4MeasurementID,
+		StatementDescriptorSuffix: s.StatementDescriptorSuffix,
+		AmountMinor:               s.AmountMinor,
+		Currency:                  s.Currency,
+		ExpiresAt:                 s.ExpiresAt,
+		CustomerID:                s.CustomerID,
+		PaymentIntentID:           s.PaymentIntentID,
+	}
+}
+
+func newBookingRecord(b checkout.Booking) bookingRecord {
+	return bookingRecord{
+		BookingCode:             b.BookingCode,
+		GroupIdentifier:         b.GroupIdentifier,
+		ShoppingCartIdentifier:  b.ShoppingCartIdentifier,
+		ItemIdentifier:          b.ItemIdentifier,
+		OwnerIdentifier:         b.OwnerIdentifier,
+		HotelIdentifier:         b.HotelIdentifier,
+		HotelName:               b.HotelName,
+		RoomRateIdentifier:      b.RoomRateIdentifier,
+		StartDate:               b.StartDate,
+		EndDate:                 b.EndDate,
+		Adults:                  b.Adults,
+		Children:                b.Children,
+		Total:                   amountRecord{Amount: attributevalue.Number(b.Total.Amount), Currency: b.Total.Currency},
+		Status:                  b.Status,
+		CreatedAt:               b.CreatedAt.UTC().Format(time.RFC3339),
+		CustomizationIdentifier: b.CustomizationIdentifier,
+	}
+}

@@ -1,0 +1,163 @@
+// Package payments implements the checkout's Payments port with stripe-go.
+package payments
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/customer"
+	"github.com/stripe/stripe-go/v76/ephemeralkey"
+	"github.com/stripe/stripe-go/v76/paymentintent"
+
+	"github.com/winktravel/checkout/internal/checkout"
+)
+
+// Config configures the Stripe adapter.
+type Config struct {
+	SecretKey string
+	// APIBase overrides Stripe's API URL (stripe-mock locally); empty means api.stripe.com.
+	APIBase string
+	// EphemeralKeyVersion is the Stripe API version of the mobile SDK that uses the ephemeral key.
+	EphemeralKeyVersion string
+	// HTTPClient defaults to a client that keeps connections alive between invocations.
+	HTTPClient *http.Client
+	// MaxNetworkRetries for stripe-go's own retries with backoff; nil keeps stripe-go's default.
+	MaxNetworkRetries *int64
+}
+
+// Stripe is the Payments adapter.
+type Stripe struct {
+	intents             paymentintent.Client
+	customers           customer.Client
+	ephemeralKeys       ephemeralkey.Client
+	ephemeralKeyVersion string
+}
+
+var _ checkout.Payments = (*Stripe)(nil)
+
+// New returns the Stripe adapter.
+func New(cfg Config) (*Stripe, error) {
+	if cfg.SecretKey == "" {
+		return nil, errors.New("stripe secret key is empty")
+	}
+	if cfg.EphemeralKeyVersion == "" {
+		return nil, errors.New("stripe ephemeral key version is empty")
+	}
+	httpClient := cfg.HTTPClient
+	if httpClient == nil {
+		transport := http.DefaultTransport.(*http.Transport).Clone()
+		transport.MaxIdleConnsPerHost = 64
+		httpClient = &http.Client{Transport: transport}
+	}
+	backendConfig := &stripe.BackendConfig{
+		HTTPClient:        httpClient,
+		MaxNetworkRetries: cfg.MaxNetworkRetries,
+		// The adapter's callers log failures with their context; stripe-go's own logger would
+		// print to stderr outside the structured log.
+		LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull},
+	}
+	if cfg.APIBase != "" {
+		backendConfig.URL = stripe.String(strings.TrimRight(cfg.APIBase, "/"))
+	}
+	backend := stripe.GetBackendWithConfig(stripe.APIBackend, backendConfig)
+	return &Stripe{
+		intents:             paymentintent.Client{B: backend, Key: cfg.SecretKey},
+		customers:           customer.Client{B: backend, Key: cfg.SecretKey},
+		ephemeralKeys:       ephemeralkey.Client{B: backend, Key: cfg.SecretKey},
+		ephemeralKeyVersion: cfg.EphemeralKeyVersion,
+	}, nil
+}
+
+// CreateCustomer creates the traveller's customer under an idempotency key derived from the owner.
+func (s *Stripe) CreateCustomer(ctx context.Context, owner string) (string, error) {
+	params := &stripe.CustomerParams{}
+	params.Context = ctx
+	params.AddMetadata("ownerIdentifier", owner)
+	params.SetIdempotencyKey(CustomerIdempotencyKey(owner))
+	c, err := s.customers.New(params)
+	if err != nil {
+		return "", err
+	}
+	return c.ID, nil
+}
+
+// CustomerIdempotencyKey derives the customer-create idempotency key from the owner. It is a
+// hash, so that any identity fits Stripe's 255-character limit.
+func CustomerIdempotencyKey(owner string) string {
+	sum := sha256.Sum256([]byte(owner))
+	return "checkout-customer-" + hex.EncodeToString(sum[:16])
+}
+
+// CreatePaymentIntent creates (or, for a repeated idempotency key, returns) the PaymentIntent.
+func (s *Stripe) CreatePaymentIntent(ctx context.Context, req checkout.PaymentIntentRequest) (checkout.PaymentIntent, error) {
+	params := &stripe.PaymentIntentParams{
+		Amount:   stripe.Int64(req.AmountMinor),
+		Currency: stripe.String(strings.ToLower(req.Currency)),
+		Customer: stripe.String(req.CustomerID),
+		AutomaticPaymentMethods: &stripe.PaymentIntentAutomaticPaymentMethodsParams{
+			Enabled: stripe.Bool(true),
+		},
+	}
+	if req.StatementDescriptorSuffix != "" {
+		params.StatementDescriptorSuffix = stripe.String(req.StatementDescriptorSuffix)
+	}
+	params.Context = ctx
+	params.SetIdempotencyKey(req.IdempotencyKey)
+	for key, value := range req.Metadata {
+		params.AddMetadata(key, value)
+	}
+	pi, err := s.intents.New(params)
+	var stripeErr *stripe.Error
+	if errors.As(err, &stripeErr) && stripeErr.Code == stripe.ErrorCodeAmountTooSmall {
+		return checkout.PaymentIntent{}, fmt.Errorf("%w: %s", checkout.ErrAmountTooSmall, stripeErr.Msg)
+	}
+	if err != nil {
+		return checkout.PaymentIntent{}, err
+	}
+	return paymentIntent(pi)
+}
+
+// GetPaymentIntent reads a PaymentIntent.
+func (s *Stripe) GetPaymentIntent(ctx context.Context, id string) (checkout.PaymentIntent, error) {
+	params := &stripe.PaymentIntentParams{}
+	params.Context = ctx
+	pi, err := s.intents.Get(id, params)
+	if err != nil {
+		return checkout.PaymentIntent{}, err
+	}
+	return paymentIntent(pi)
+}
+
+func paymentIntent(pi *stripe.PaymentIntent) (checkout.PaymentIntent, error) {
+	if pi.ID == "" || pi.ClientSecret == "" {
+		return checkout.PaymentIntent{}, errors.New("stripe returned a payment intent without id or client secret")
+	}
+	return checkout.PaymentIntent{
+		ID:           pi.ID,
+		ClientSecret: pi.ClientSecret,
+		Succeeded:    pi.Status == stripe.PaymentIntentStatusSucceeded,
+	}, nil
+}
+
+// CreateEphemeralKey creates an ephemeral key for the customer and returns its secret.
+func (s *Stripe) CreateEphemeralKey(ctx context.Context, customerID string) (string, error) {
+	params := &stripe.EphemeralKeyParams{
+		Customer:      stripe.String(customerID),
+		StripeVersion: stripe.String(s.ephemeralKeyVersion),
+	}
+	params.Context = ctx
+	key, err := s.ephemeralKeys.New(params)
+	if err != nil {
+		return "", err
+	}
+	if key.Secret == "" {
+		return "", fmt.Errorf("stripe returned ephemeral key %s without a secret", key.ID)
+	}
+	return key.Secret, nil
+}
