@@ -1,0 +1,76 @@
+package config_test
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/winktravel/checkout/internal/config"
+)
+
+func getenv(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := config.FromEnv(getenv(map[string]string{"STRIPE_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:stripe-AbCdEf"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.CartsTable != "carts" || c.BookingsTable != "bookings" || c.CustomizationsTable != "customizations" || c.CustomersTable != "customers" {
+		t.Errorf("table defaults %+v", c)
+	}
+	if c.IdentityClaim != "sub" || c.StripeEphemeralKeyVersion != "2023-10-16" || c.LogLevel != slog.LevelInfo || c.LocalMode || c.ProblemTypeBase == "" {
+		t.Errorf("defaults %+v", c)
+	}
+}
+
+func TestSettings(t *testing.T) {
+	c, err := config.FromEnv(getenv(map[string]string{
+		"CARTS_TABLE": "c", "BOOKINGS_TABLE": "b", "CUSTOMIZATIONS_TABLE": "z", "CUSTOMERS_TABLE": "u",
+		"STRIPE_SECRET_KEY": "sk_test_x", "STRIPE_API_BASE": "http://127.0.0.1:12111",
+		"STRIPE_EPHEMERAL_KEY_VERSION": "2024-06-20", "ALLOWED_REDIRECT_HOSTS": "a.example.com, *.b.example.com",
+		"IDENTITY_CLAIM": "custom:id", "PROBLEM_TYPE_BASE": "https://errors.example.com/p", "LOCAL_MODE": "true", "LOG_LEVEL": "debug",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.CartsTable != "c" || c.StripeSecretKey != "sk_test_x" || c.IdentityClaim != "custom:id" || !c.LocalMode || c.LogLevel != slog.LevelDebug {
+		t.Errorf("settings %+v", c)
+	}
+	if !c.AllowedRedirectHosts.Allows("a.example.com") || !c.AllowedRedirectHosts.Allows("x.b.example.com") || c.AllowedRedirectHosts.Allows("b.example.com") {
+		t.Errorf("redirect hosts %v", c.AllowedRedirectHosts)
+	}
+}
+
+func TestBadSettingsAreAllReportedOnOneLine(t *testing.T) {
+	_, err := config.FromEnv(getenv(map[string]string{
+		"STRIPE_API_BASE": "not a url", "PROBLEM_TYPE_BASE": "/relative", "LOCAL_MODE": "maybe",
+		"LOG_LEVEL": "LOUD", "ALLOWED_REDIRECT_HOSTS": "https://x.example.com",
+	}))
+	if err == nil {
+		t.Fatal("bad configuration accepted")
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "\n") {
+		t.Errorf("error spans lines: %q", msg)
+	}
+	for _, name := range []string{"STRIPE_SECRET_ARN", "STRIPE_API_BASE", "PROBLEM_TYPE_BASE", "LOCAL_MODE", "LOG_LEVEL", "ALLOWED_REDIRECT_HOSTS"} {
+		if !strings.Contains(msg, name) {
+			t.Errorf("error does not name %s: %q", name, msg)
+		}
+	}
+}
+
+func TestSecretARNMustBeAnARN(t *testing.T) {
+	if _, err := config.FromEnv(getenv(map[string]string{"STRIPE_SECRET_ARN": "stripe-key"})); err == nil {
+		t.Error("a secret name accepted as an ARN")
+	}
+}
+
+func TestSecretKeyNeverInError(t *testing.T) {
+	_, err := config.FromEnv(getenv(map[string]string{"STRIPE_SECRET_KEY": "sk_test_supersecret", "LOG_LEVEL": "nope"}))
+	if err == nil || strings.Contains(err.Error(), "supersecret") {
+		t.Errorf("error %v", err)
+	}
+}
