@@ -1,0 +1,353 @@
+package tables
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Guards on template.yaml that cfn-lint does not give: least-privilege IAM, the authorized route
+// and the function settings the build relies on (SPEC section 8).
+
+func parseYAML(t *testing.T, data string) *yaml.Node {
+	t.Helper()
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(data), &doc); err != nil {
+		t.Fatal(err)
+	}
+	return &doc
+}
+
+func projectTemplate(t *testing.T) *yaml.Node {
+	t.Helper()
+	path, err := TemplatePath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parseYAML(t, string(data))
+}
+
+// intrinsic names a short-form (!Ref x) or long-form ({Ref: x}) intrinsic function and its argument.
+func intrinsic(n *yaml.Node) (string, *yaml.Node) {
+	n = resolve(n)
+	if n == nil {
+		return "", nil
+	}
+	if strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!") {
+		name := strings.TrimPrefix(n.Tag, "!")
+		if name != "Ref" && name != "Condition" {
+			name = "Fn::" + name
+		}
+		return name, n
+	}
+	if n.Kind == yaml.MappingNode && len(n.Content) == 2 {
+		if key := n.Content[0].Value; key == "Ref" || strings.HasPrefix(key, "Fn::") {
+			return key, resolve(n.Content[1])
+		}
+	}
+	return "", nil
+}
+
+// scalars lists every scalar value under n, through lists, mappings and intrinsics.
+func scalars(n *yaml.Node) []string {
+	n = resolve(n)
+	if n == nil {
+		return nil
+	}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return []string{n.Value}
+	case yaml.SequenceNode:
+		var out []string
+		for _, c := range n.Content {
+			out = append(out, scalars(c)...)
+		}
+		return out
+	case yaml.MappingNode:
+		var out []string
+		for i := 1; i < len(n.Content); i += 2 {
+			out = append(out, scalars(n.Content[i])...)
+		}
+		return out
+	}
+	return nil
+}
+
+// walk calls fn for every mapping entry in the document, with the path to it.
+func walk(n *yaml.Node, path string, fn func(path, key string, value *yaml.Node)) {
+	n = resolve(n)
+	if n == nil {
+		return
+	}
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			walk(c, path, fn)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			walk(c, fmt.Sprintf("%s[%d]", path, i), fn)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, value := n.Content[i].Value, resolve(n.Content[i+1])
+			fn(path, key, value)
+			walk(value, path+"."+key, fn)
+		}
+	}
+}
+
+func items(n *yaml.Node) []*yaml.Node {
+	n = resolve(n)
+	if n == nil {
+		return nil
+	}
+	if n.Kind == yaml.SequenceNode {
+		return n.Content
+	}
+	return []*yaml.Node{n}
+}
+
+// iamProblems finds wildcards and policies whose permissions the template does not show.
+func iamProblems(doc *yaml.Node) (problems []string, statements int) {
+	walk(doc, "", func(path, key string, value *yaml.Node) {
+		switch key {
+		case "ManagedPolicyArns":
+			problems = append(problems, path+": managed policies are not in the template; write the statements inline")
+		case "Statement":
+			for i, st := range items(value) {
+				statements++
+				at := fmt.Sprintf("%s.Statement[%d]", path, i)
+				for _, not := range []string{"NotAction", "NotResource"} {
+					if field(st, not) != nil {
+						problems = append(problems, at+": "+not+" allows everything else")
+					}
+				}
+				for _, a := range scalars(field(st, "Action")) {
+					if strings.Contains(a, "*") {
+						problems = append(problems, fmt.Sprintf("%s: wildcard action %q", at, a))
+					}
+				}
+				resource := field(st, "Resource")
+				if resource == nil && field(st, "Principal") == nil {
+					problems = append(problems, at+": no Resource")
+				}
+				for _, r := range scalars(resource) {
+					if strings.Contains(r, "*") {
+						problems = append(problems, fmt.Sprintf("%s: wildcard resource %q", at, r))
+					}
+				}
+			}
+		}
+	})
+	// A SAM policy template or a managed policy name would bring statements this scan cannot see.
+	for id, fn := range resourcesOfType(doc, "AWS::Serverless::Function") {
+		for i, p := range items(field(field(fn, "Properties"), "Policies")) {
+			if field(p, "Statement") == nil {
+				problems = append(problems, fmt.Sprintf("%s.Policies[%d]: not an inline policy document", id, i))
+			}
+		}
+	}
+	return problems, statements
+}
+
+func resourcesOfType(doc *yaml.Node, typ string) map[string]*yaml.Node {
+	out := map[string]*yaml.Node{}
+	resources := field(doc, "Resources")
+	if resources == nil {
+		return out
+	}
+	for i := 0; i+1 < len(resources.Content); i += 2 {
+		if r := resolve(resources.Content[i+1]); field(r, "Type") != nil && field(r, "Type").Value == typ {
+			out[resources.Content[i].Value] = r
+		}
+	}
+	return out
+}
+
+// routeProblems checks that CheckoutFunction serves POST /api/checkout on the template's HttpApi
+// behind a JWT authorizer.
+func routeProblems(doc *yaml.Node) []string {
+	apis := resourcesOfType(doc, "AWS::Serverless::HttpApi")
+	fn := resourcesOfType(doc, "AWS::Serverless::Function")["CheckoutFunction"]
+	if fn == nil {
+		return []string{"no AWS::Serverless::Function CheckoutFunction"}
+	}
+	events := field(field(fn, "Properties"), "Events")
+	var problems []string
+	if events == nil || events.Kind != yaml.MappingNode {
+		return []string{"CheckoutFunction has no Events"}
+	}
+	for i := 0; i+1 < len(events.Content); i += 2 {
+		name, event := events.Content[i].Value, resolve(events.Content[i+1])
+		props := field(event, "Properties")
+		if field(event, "Type") == nil || field(event, "Type").Value != "HttpApi" ||
+			!strings.EqualFold(scalarOf(field(props, "Method")), "POST") || scalarOf(field(props, "Path")) != "/api/checkout" {
+			continue
+		}
+		fnName, ref := intrinsic(field(props, "ApiId"))
+		if fnName != "Ref" || apis[ref.Value] == nil {
+			return []string{"event " + name + ": ApiId is not a !Ref to the template's AWS::Serverless::HttpApi"}
+		}
+		auth := field(field(apis[ref.Value], "Properties"), "Auth")
+		authorizer := scalarOf(field(field(props, "Auth"), "Authorizer"))
+		if authorizer == "" {
+			authorizer = scalarOf(field(auth, "DefaultAuthorizer"))
+		}
+		if authorizer == "" || authorizer == "NONE" {
+			return []string{"event " + name + ": POST /api/checkout has no authorizer"}
+		}
+		def := field(field(auth, "Authorizers"), authorizer)
+		jwt := field(def, "JwtConfiguration")
+		if jwt == nil || field(jwt, "issuer") == nil || field(jwt, "audience") == nil {
+			problems = append(problems, "authorizer "+authorizer+": not a JWT authorizer with issuer and audience")
+		}
+		if scalarOf(field(def, "IdentitySource")) != "$request.header.Authorization" {
+			problems = append(problems, "authorizer "+authorizer+": IdentitySource is not $request.header.Authorization")
+		}
+		return problems
+	}
+	return []string{"CheckoutFunction has no HttpApi event for POST /api/checkout"}
+}
+
+func scalarOf(n *yaml.Node) string {
+	n = resolve(n)
+	if n == nil || n.Kind != yaml.ScalarNode {
+		return ""
+	}
+	return n.Value
+}
+
+// functionProblems compares CheckoutFunction with the settings the Makefile build and the runtime
+// rely on.
+func functionProblems(doc *yaml.Node) []string {
+	fn := resourcesOfType(doc, "AWS::Serverless::Function")["CheckoutFunction"]
+	if fn == nil {
+		return []string{"no AWS::Serverless::Function CheckoutFunction"}
+	}
+	props := field(fn, "Properties")
+	var problems []string
+	want := func(what string, n *yaml.Node, value string) {
+		if n = resolve(n); n == nil || n.Kind != yaml.ScalarNode || n.Value != value || n.Tag != "!!str" {
+			problems = append(problems, fmt.Sprintf("%s is not %q", what, value))
+		}
+	}
+	want("Runtime", field(props, "Runtime"), "provided.al2023")
+	want("Handler", field(props, "Handler"), "bootstrap")
+	want("CodeUri", field(props, "CodeUri"), ".")
+	want("Tracing", field(props, "Tracing"), "Active")
+	want("Metadata.BuildMethod", field(field(fn, "Metadata"), "BuildMethod"), "makefile")
+	if arch := resolve(field(props, "Architectures")); arch == nil || arch.Kind != yaml.SequenceNode || len(arch.Content) != 1 {
+		problems = append(problems, "Architectures is not [arm64]")
+	} else {
+		want("Architectures[0]", arch.Content[0], "arm64")
+	}
+	return problems
+}
+
+func TestTemplateIAMHasNoWildcard(t *testing.T) {
+	problems, statements := iamProblems(projectTemplate(t))
+	for _, p := range problems {
+		t.Error(p)
+	}
+	if statements < 5 {
+		t.Errorf("found %d IAM statements, want the function's five: is the policy still in the template?", statements)
+	}
+}
+
+func TestTemplateRoutesCheckoutThroughTheJWTAuthorizer(t *testing.T) {
+	for _, p := range routeProblems(projectTemplate(t)) {
+		t.Error(p)
+	}
+}
+
+func TestTemplateCheckoutFunctionSettings(t *testing.T) {
+	for _, p := range functionProblems(projectTemplate(t)) {
+		t.Error(p)
+	}
+}
+
+// The guards themselves must catch what they are for.
+func TestTemplateGuardsCatchMistakes(t *testing.T) {
+	const fn = `
+Resources:
+  Api:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      Auth:
+        Authorizers:
+          Jwt:
+            IdentitySource: $request.header.Authorization
+            JwtConfiguration: {issuer: !Ref Issuer, audience: [a]}
+  CheckoutFunction:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildMethod: makefile}
+    Properties:
+      CodeUri: .
+      Handler: bootstrap
+      Runtime: provided.al2023
+      Architectures: [arm64]
+      Tracing: Active
+      Policies: %s
+      Events:
+        Checkout:
+          Type: HttpApi
+          Properties: {ApiId: !Ref Api, Method: post, Path: /api/checkout, Auth: {Authorizer: %s}}
+`
+	good := fmt.Sprintf(fn, `[{Statement: [{Effect: Allow, Action: dynamodb:GetItem, Resource: !GetAtt T.Arn}]}]`, "Jwt")
+	if p, n := iamProblems(parseYAML(t, good)); len(p) != 0 || n != 1 {
+		t.Errorf("good policy: problems %v, %d statements", p, n)
+	}
+	if p := routeProblems(parseYAML(t, good)); len(p) != 0 {
+		t.Errorf("good route: %v", p)
+	}
+	if p := functionProblems(parseYAML(t, good)); len(p) != 0 {
+		t.Errorf("good function: %v", p)
+	}
+
+	iam := []struct{ name, policies, want string }{
+		{"action star", `[{Statement: [{Effect: Allow, Action: "*", Resource: x}]}]`, `wildcard action "*"`},
+		{"service star", `[{Statement: {Effect: Allow, Action: ["dynamodb:Get*"], Resource: x}}]`, `wildcard action "dynamodb:Get*"`},
+		{"resource star", `[{Statement: [{Effect: Allow, Action: s3:GetObject, Resource: "*"}]}]`, `wildcard resource "*"`},
+		{"resource prefix", `[{Statement: [{Effect: Allow, Action: s3:GetObject, Resource: !Sub "arn:${AWS::Partition}:s3:::b/*"}]}]`, "wildcard resource"},
+		{"resource in if", `[{Statement: [{Effect: Allow, Action: s3:GetObject, Resource: !If [C, !GetAtt T.Arn, "arn:aws:dynamodb:eu-west-1:1:table/*"]}]}]`, "wildcard resource"},
+		{"not action", `[{Statement: [{Effect: Allow, NotAction: s3:GetObject, Resource: x}]}]`, "NotAction"},
+		{"policy template", `[{DynamoDBCrudPolicy: {TableName: !Ref T}}]`, "not an inline policy document"},
+		{"managed policy", `[AmazonDynamoDBFullAccess]`, "not an inline policy document"},
+	}
+	for _, tt := range iam {
+		t.Run(tt.name, func(t *testing.T) {
+			p, _ := iamProblems(parseYAML(t, fmt.Sprintf(fn, tt.policies, "Jwt")))
+			if !strings.Contains(strings.Join(p, "\n"), tt.want) {
+				t.Errorf("problems %v, want one with %q", p, tt.want)
+			}
+		})
+	}
+
+	if p := routeProblems(parseYAML(t, fmt.Sprintf(fn, "[]", "NONE"))); len(p) == 0 {
+		t.Error("a route with Authorizer NONE passed")
+	}
+	if p := routeProblems(parseYAML(t, strings.Replace(good, "/api/checkout", "/api/cart", 1))); len(p) == 0 {
+		t.Error("a function without POST /api/checkout passed")
+	}
+	if p := routeProblems(parseYAML(t, strings.Replace(good, "JwtConfiguration", "FunctionArn", 1))); len(p) == 0 {
+		t.Error("a non-JWT authorizer passed")
+	}
+	for _, change := range [][2]string{
+		{"provided.al2023", "go1.x"}, {"[arm64]", "[x86_64]"}, {"[arm64]", "[arm64, x86_64]"},
+		{"Handler: bootstrap", "Handler: main"}, {"CodeUri: .", "CodeUri: functions/checkout"},
+		{"Tracing: Active", "Tracing: PassThrough"}, {"makefile", "go1.x"},
+	} {
+		bad := strings.Replace(good, change[0], change[1], 1)
+		if p := functionProblems(parseYAML(t, bad)); len(p) == 0 {
+			t.Errorf("%s -> %s passed", change[0], change[1])
+		}
+	}
+}
