@@ -12,7 +12,7 @@ GO_BUILD_FLAGS := -tags lambda.norpc -trimpath -ldflags "-s -w"
 .PHONY: test unit vet build tools clean
 
 ## test: everything CI runs (tools installed first).
-test: tools vet
+test: tools vet lint-template
 	go test -race -count=1 -timeout 12m ./...
 
 ## vet: go vet and staticcheck.
@@ -26,9 +26,110 @@ build:
 
 # ---- tools (pinned) ---------------------------------------------------------
 # (owned by the local-stack work: DynamoDB Local, stripe-mock, moto, staticcheck)
+DYNAMODB_LOCAL_VERSION := 2.6.1
+STRIPE_MOCK_VERSION    := v0.203.0
+MOTO_VERSION           := 5.2.5
+STATICCHECK_VERSION    := v0.8.2
+MVN_DEPENDENCY_PLUGIN  := org.apache.maven.plugins:maven-dependency-plugin:3.9.0
+
+DYNAMODB_LOCAL_DIR   := $(TOOLS)/dynamodb-local
+STRIPE_MOCK_FIXTURES := $(TOOLS)/stripe-mock/fixtures3.json
+MOTO_VENV            := $(TOOLS)/moto-venv
+# Each stamp names its version and lives beside what it stands for: a second run is a
+# no-op, a version bump (or a deleted tool) reinstalls that tool only.
+DYNAMODB_LOCAL_STAMP := $(DYNAMODB_LOCAL_DIR)/.installed-$(DYNAMODB_LOCAL_VERSION)
+STRIPE_MOCK_STAMP    := $(TOOLS)/bin/.installed-stripe-mock-$(STRIPE_MOCK_VERSION)
+MOTO_STAMP           := $(MOTO_VENV)/.installed-moto-$(MOTO_VERSION)
+STATICCHECK_STAMP    := $(TOOLS)/bin/.installed-staticcheck-$(STATICCHECK_VERSION)
+
+## tools: install the pinned local stack and linters into .tools/ (idempotent).
+tools: $(DYNAMODB_LOCAL_STAMP) $(STRIPE_MOCK_STAMP) $(STRIPE_MOCK_FIXTURES) $(MOTO_STAMP) $(STATICCHECK_STAMP)
+
+# DynamoDB Local from Maven Central: DynamoDBLocal.jar plus its runtime jars and the
+# sqlite4java native library in DynamoDBLocal_lib/ (Windows/macOS natives left out).
+$(DYNAMODB_LOCAL_STAMP): .ci/dynamodb-local/pom.xml
+	rm -rf $(DYNAMODB_LOCAL_DIR) $(DYNAMODB_LOCAL_DIR).tmp
+	mvn -B -q -f .ci/dynamodb-local/pom.xml -Ddynamodb.local.version=$(DYNAMODB_LOCAL_VERSION) \
+		$(MVN_DEPENDENCY_PLUGIN):copy-dependencies -DincludeScope=runtime -DexcludeTypes=dll,dylib \
+		-DoutputDirectory=$(DYNAMODB_LOCAL_DIR).tmp/DynamoDBLocal_lib
+	mv $(DYNAMODB_LOCAL_DIR).tmp/DynamoDBLocal_lib/DynamoDBLocal-$(DYNAMODB_LOCAL_VERSION).jar \
+		$(DYNAMODB_LOCAL_DIR).tmp/DynamoDBLocal.jar
+	cd $(DYNAMODB_LOCAL_DIR).tmp/DynamoDBLocal_lib && for so in libsqlite4java-linux-*.so; do \
+		mv "$$so" "$${so%-[0-9]*.so}.so"; done
+	touch $(DYNAMODB_LOCAL_DIR).tmp/$(notdir $@)
+	mv $(DYNAMODB_LOCAL_DIR).tmp $(DYNAMODB_LOCAL_DIR)
+
+$(STRIPE_MOCK_STAMP):
+	rm -f $(TOOLS)/bin/.installed-stripe-mock-*
+	GOBIN=$(TOOLS)/bin go install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION)
+	touch $@
+
+# stripe-mock is stateless and its ephemeral_key fixture has no secret: add one to the
+# module's own fixtures (started with -fixtures $(STRIPE_MOCK_FIXTURES)). The secret is
+# localstack.StripeEphemeralKeySecret in internal/localstack.
+$(STRIPE_MOCK_FIXTURES): $(STRIPE_MOCK_STAMP)
+	mkdir -p $(@D)
+	dir=$$(cd / && go mod download -json github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION) | \
+		python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])'); \
+	python3 -c 'import json, sys; f = json.load(open(sys.argv[1])); \
+		f["resources"]["ephemeral_key"]["secret"] = "ek_test_localstack"; \
+		json.dump(f, open(sys.argv[2], "w"), indent=2)' \
+		"$$dir/embedded/openapi/fixtures3.json" $@.tmp
+	mv $@.tmp $@
+
+# moto's server, used as a local Secrets Manager; transitive deps pinned by constraints.
+$(MOTO_STAMP): .ci/moto-constraints.txt
+	rm -rf $(MOTO_VENV)
+	python3 -m venv $(MOTO_VENV)
+	$(MOTO_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-input \
+		-c .ci/moto-constraints.txt 'moto[server]==$(MOTO_VERSION)'
+	touch $@
+
+$(STATICCHECK_STAMP):
+	rm -f $(TOOLS)/bin/.installed-staticcheck-*
+	GOBIN=$(TOOLS)/bin go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	touch $@
 
 # ---- template (SAM) ---------------------------------------------------------
 # (owned by the template work: venv with aws-sam-cli and cfn-lint, lint-template)
+.PHONY: lint-template build-CheckoutFunction
+
+SAM_CLI_VERSION := 1.170.0
+CFN_LINT_VERSION := 1.58.0
+SAM_PYTHON ?= python3
+SAM_VENV := $(TOOLS)/sam-venv
+# The stamp names both versions: bumping one rebuilds the venv, otherwise it is a no-op.
+SAM_STAMP := $(SAM_VENV)/.installed-aws-sam-cli-$(SAM_CLI_VERSION)-cfn-lint-$(CFN_LINT_VERSION)
+# Linting and building need a region but neither credentials nor Docker.
+SAM_REGION ?= eu-west-1
+SAM_ENV := AWS_REGION=$(SAM_REGION) AWS_DEFAULT_REGION=$(SAM_REGION) SAM_CLI_TELEMETRY=0
+SAM_BOOTSTRAP := .aws-sam/build/CheckoutFunction/bootstrap
+
+$(SAM_STAMP):
+	rm -rf $(SAM_VENV)
+	$(SAM_PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-input \
+		aws-sam-cli==$(SAM_CLI_VERSION) cfn-lint==$(CFN_LINT_VERSION)
+	touch $@
+
+## lint-template: cfn-lint (errors, warnings and informational findings all fail), sam validate --lint,
+## and sam build, which must yield an arm64 ELF bootstrap.
+lint-template: $(SAM_STAMP)
+	$(SAM_ENV) $(SAM_VENV)/bin/cfn-lint --regions $(SAM_REGION) --include-checks I \
+		--non-zero-exit-code informational -- template.yaml
+	$(SAM_ENV) $(SAM_VENV)/bin/sam validate --lint --template-file template.yaml --region $(SAM_REGION)
+	rm -rf .aws-sam/build
+	$(SAM_ENV) $(SAM_VENV)/bin/sam build --build-in-source --template-file template.yaml
+	@hdr=$$(od -An -tx1 -N20 $(SAM_BOOTSTRAP) | tr -d ' \n'); \
+	if [[ $${hdr:0:12} != 7f454c460201 || $${hdr:36:4} != b700 ]]; then \
+		echo "$(SAM_BOOTSTRAP) is not a 64-bit little-endian aarch64 ELF (header $$hdr)" >&2; exit 1; \
+	fi; \
+	echo "$(SAM_BOOTSTRAP): ELF 64-bit LSB, ARM aarch64"
+
+# Called by sam build (BuildMethod: makefile) with ARTIFACTS_DIR set.
+build-CheckoutFunction:
+	: "$${ARTIFACTS_DIR:?is set by sam build}"
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build $(GO_BUILD_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/checkout
 
 clean:
 	rm -rf bin .aws-sam

@@ -1,0 +1,65 @@
+package sample
+
+import (
+	"context"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+)
+
+// The sample owners: each is the `sub` of a traveller.
+const (
+	Alice = "traveller-alice"
+	Bob   = "traveller-bob"
+)
+
+// RedirectURL is the sample redirect; its host is in the local allow-list.
+const RedirectURL = "https://ota.wink.travel/thank-you"
+
+// Customizations returns the sample customizations.
+func Customizations() []Customization {
+	return []Customization{
+		{ID: "cz-partner", Active: true, AllowedRedirectHosts: []string{"*.partner.example"}, StatementDescriptorSuffix: "PARTNER"},
+		{ID: "cz-retired", Active: false, AllowedRedirectHosts: []string{"retired.example"}},
+	}
+}
+
+// Carts returns the sample carts, expiring a week after now (one already expired).
+func Carts(now time.Time) []Cart {
+	week := now.Add(7 * 24 * time.Hour)
+	return []Cart{
+		{ID: "cart-alice-lisbon", Owner: Alice, Currency: "EUR", ExpiresAt: week, Items: []Item{
+			{HotelName: "Hotel Avenida", Amount: "320.00"},
+			{HotelName: "Casa do Rio", Amount: "189.90"},
+			{HotelName: "Pousada Alfama", Amount: "95.5"},
+		}},
+		{ID: "cart-alice-tokyo", Owner: Alice, Currency: "JPY", ExpiresAt: week, Items: []Item{
+			{HotelName: "Shinjuku Stay", Amount: "42000"},
+			{HotelName: "Asakusa Inn", Amount: "18500"},
+		}},
+		{ID: "cart-alice-expired", Owner: Alice, Currency: "EUR", ExpiresAt: now.Add(-time.Hour), Items: []Item{
+			{HotelName: "Hotel Yesterday", Amount: "120.00"},
+		}},
+		{ID: "cart-bob-kuwait", Owner: Bob, Currency: "KWD", ExpiresAt: week, Items: []Item{
+			{HotelName: "Gulf Towers", Amount: "85.250"},
+		}},
+		{ID: "cart-bob-paris", Owner: Bob, Currency: "EUR", ExpiresAt: week, Items: []Item{
+			{HotelName: "Le Petit Hôtel", Amount: "210.00"},
+		}},
+	}
+}
+
+// Seed writes the sample customizations and carts; carts already there are reset to OPEN.
+func Seed(ctx context.Context, db *dynamodb.Client, cartsTable, customizationsTable string, now time.Time) error {
+	for _, c := range Customizations() {
+		if err := PutCustomization(ctx, db, customizationsTable, c); err != nil {
+			return err
+		}
+	}
+	for _, c := range Carts(now) {
+		if err := PutCart(ctx, db, cartsTable, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
