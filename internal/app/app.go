@@ -6,7 +6,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -104,9 +103,6 @@ func stripeSecretKey(ctx context.Context, cfg config.Config, awsCfg aws.Config) 
 func NewLogger(base slog.Handler, level slog.Level) *slog.Logger {
 	return slog.New(levelFilter{Handler: base, level: level})
 }
-
-// DiscardLogger logs nothing.
-func DiscardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 type levelFilter struct {
 	slog.Handler

@@ -438,3 +438,23 @@ func TestCheckoutWithoutExpiryOrVersion(t *testing.T) {
 	putCart(t, cartSpec{id: "no-expiry", owner: "traveller-x", items: []itemSpec{{amount: "42"}}, noExpiry: true})
 	h.mustCheckout("traveller-x", checkoutBody("no-expiry", ""))
 }
+
+// TestStripeAmountTooSmall: where the project does not know the minimum, Stripe's own refusal
+// answers cart-not-checkoutable.
+func TestStripeAmountTooSmall(t *testing.T) {
+	h := newHarness(t, nil)
+	putCart(t, cartSpec{id: "too-small-1", owner: "traveller-t", currency: "ISK", items: []itemSpec{{amount: "5"}}})
+	h.stripe.setIntercept(func(method, path string) (int, string) {
+		if path == "/v1/payment_intents" {
+			return 400, `{"error":{"type":"invalid_request_error","code":"amount_too_small","message":"Amount must convert to at least 50 cents."}}`
+		}
+		return 0, ""
+	})
+	status, body := h.checkout("traveller-t", checkoutBody("too-small-1", ""))
+	if status != 400 || body["type"] != "https://api.example.com/problems/cart-not-checkoutable" {
+		t.Fatalf("status %d body %v, want cart-not-checkoutable", status, body)
+	}
+	if n := len(h.stripe.calls("POST", "/v1/payment_intents")); n != 1 {
+		t.Errorf("%d PaymentIntent creates, want the one Stripe refused", n)
+	}
+}

@@ -204,8 +204,8 @@ type stripeRecorder struct {
 	srv      *httptest.Server
 	mu       sync.Mutex
 	requests []stripeRequest
-	// unavailable, when it returns true, answers 503 instead of forwarding.
-	unavailable func(method, path string) bool
+	// intercept, when it returns a status, answers with it and body instead of forwarding.
+	intercept func(method, path string) (status int, body string)
 	// rewrite may change stripe-mock's response body.
 	rewrite func(method, path string, body []byte) []byte
 }
@@ -249,15 +249,6 @@ func newStripeRecorder(t *testing.T) *stripeRecorder {
 		req.Body = io.NopCloser(bytes.NewReader(body))
 		form, _ := url.ParseQuery(string(body))
 		r.mu.Lock()
-		unavailable := r.unavailable
-		r.mu.Unlock()
-		if unavailable != nil && unavailable(req.Method, req.URL.Path) {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, `{"error":{"type":"api_error","message":"unavailable"}}`)
-			return
-		}
-		r.mu.Lock()
 		r.requests = append(r.requests, stripeRequest{
 			Method: req.Method, Path: req.URL.Path,
 			IdempotencyKey: req.Header.Get("Idempotency-Key"),
@@ -265,7 +256,16 @@ func newStripeRecorder(t *testing.T) *stripeRecorder {
 			Authorization:  req.Header.Get("Authorization"),
 			Form:           form,
 		})
+		intercept := r.intercept
 		r.mu.Unlock()
+		if intercept != nil {
+			if status, body := intercept(req.Method, req.URL.Path); status != 0 {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(status)
+				io.WriteString(w, body)
+				return
+			}
+		}
 		proxy.ServeHTTP(w, req)
 	}))
 	t.Cleanup(r.srv.Close)
@@ -274,9 +274,19 @@ func newStripeRecorder(t *testing.T) *stripeRecorder {
 
 func (r *stripeRecorder) URL() string { return r.srv.URL }
 
+// setUnavailable makes Stripe answer 503 to the calls f selects (nil: none).
 func (r *stripeRecorder) setUnavailable(f func(method, path string) bool) {
+	r.setIntercept(func(method, path string) (int, string) {
+		if f != nil && f(method, path) {
+			return http.StatusServiceUnavailable, `{"error":{"type":"api_error","message":"unavailable"}}`
+		}
+		return 0, ""
+	})
+}
+
+func (r *stripeRecorder) setIntercept(f func(method, path string) (int, string)) {
 	r.mu.Lock()
-	r.unavailable = f
+	r.intercept = f
 	r.mu.Unlock()
 }
 

@@ -1,0 +1,62 @@
+package app_test
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/winktravel/checkout/internal/app"
+	"github.com/winktravel/checkout/internal/config"
+)
+
+// TestStripeKeyFromSecretsManager reads the Stripe key from a real Secrets Manager API (moto's
+// server, reached through AWS_ENDPOINT_URL_SECRETS_MANAGER) and uses it for every Stripe call.
+func TestStripeKeyFromSecretsManager(t *testing.T) {
+	ctx := context.Background()
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const key = "sk_test_FromSecretsManager4eC39HqLyjWDarjt"
+	out, err := secretsmanager.NewFromConfig(awsCfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name:         aws.String("checkout/stripe-" + time.Now().Format("150405.000000")),
+		SecretString: aws.String(key + "\n"),
+	})
+	if err != nil {
+		t.Fatalf("create secret: %v", err)
+	}
+
+	h := newHarness(t, map[string]string{"STRIPE_SECRET_ARN": aws.ToString(out.ARN), "STRIPE_SECRET_KEY": ""})
+	putCart(t, cartSpec{id: "secret-1", owner: "traveller-k", items: []itemSpec{{amount: "42"}}})
+	h.mustCheckout("traveller-k", checkoutBody("secret-1", ""))
+	for _, path := range []string{"/v1/customers", "/v1/payment_intents", "/v1/ephemeral_keys"} {
+		calls := h.stripe.calls("POST", path)
+		if len(calls) == 0 || calls[0].Authorization != "Bearer "+key {
+			t.Errorf("%s was not called with the key from Secrets Manager", path)
+		}
+	}
+	if strings.Contains(h.logs.String(), key) {
+		t.Errorf("the Stripe key reached the log")
+	}
+}
+
+// TestMissingSecretFailsColdStart: an unreadable secret is a cold-start error naming the ARN.
+func TestMissingSecretFailsColdStart(t *testing.T) {
+	arn := "arn:aws:secretsmanager:us-east-1:123456789012:secret:does-not-exist-AbCdEf"
+	cfg, err := config.FromEnv(env(stack.StripeURL, map[string]string{"STRIPE_SECRET_ARN": arn, "STRIPE_SECRET_KEY": ""}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = app.New(ctx, cfg, slog.New(slog.DiscardHandler), app.Options{})
+	if err == nil || !strings.Contains(err.Error(), arn) {
+		t.Fatalf("app.New with a missing secret: %v", err)
+	}
+}
