@@ -81,6 +81,12 @@ func TestCheckoutThreeItemCart(t *testing.T) {
 		if want := fmt.Sprintf("three-items-item-%d", i+1); str(b["itemIdentifier"]) != want {
 			t.Errorf("code %s is for item %s, want %s (cart order)", code, str(b["itemIdentifier"]), want)
 		}
+		if str(b["hotelName"]) != fmt.Sprintf("Hotel %d", i+1) || str(b["startDate"]) != "2027-03-01" || str(b["createdAt"]) == "" {
+			t.Errorf("booking %s lacks its item's stay: %v", code, b)
+		}
+		if total, ok := b["total"].(*types.AttributeValueMemberM); !ok || str(total.Value["amount"]) == "" || str(total.Value["currency"]) != "EUR" {
+			t.Errorf("booking %s total %v", code, b["total"])
+		}
 		if str(b["groupIdentifier"]) != group || str(b["status"]) != "PENDING_PAYMENT" || str(b["ownerIdentifier"]) != "traveller-3" {
 			t.Errorf("booking %s: group %s status %s owner %s", code, str(b["groupIdentifier"]), str(b["status"]), str(b["ownerIdentifier"]))
 		}

@@ -39,11 +39,16 @@ type Cart struct {
 
 // CartItem is one hotel room in a cart.
 type CartItem struct {
-	Identifier         string
+	Identifier string
+	Room
+}
+
+// Room is what a cart item and its booking share: the stay and its price.
+type Room struct {
 	HotelIdentifier    string
 	HotelName          string
 	RoomRateIdentifier string
-	StartDate          string
+	StartDate          string // YYYY-MM-DD
 	EndDate            string
 	Adults             int
 	Children           int
@@ -77,19 +82,12 @@ type State struct {
 
 // Booking is one booking written for one cart item.
 type Booking struct {
-	BookingCode             string
-	GroupIdentifier         string
-	ShoppingCartIdentifier  string
-	ItemIdentifier          string
-	OwnerIdentifier         string
-	HotelIdentifier         string
-	HotelName               string
-	RoomRateIdentifier      string
-	StartDate               string
-	EndDate                 string
-	Adults                  int
-	Children                int
-	Total                   Amount
+	BookingCode            string
+	GroupIdentifier        string
+	ShoppingCartIdentifier string
+	ItemIdentifier         string
+	OwnerIdentifier        string
+	Room
 	Status                  string
 	CreatedAt               time.Time
 	CustomizationIdentifier string

@@ -61,7 +61,7 @@ func draft(cart checkout.Cart, codes ...string) (checkout.State, []checkout.Book
 	bookings := make([]checkout.Booking, len(codes))
 	for i, code := range codes {
 		bookings[i] = checkout.Booking{BookingCode: code, GroupIdentifier: state.GroupIdentifier, ShoppingCartIdentifier: cart.Identifier,
-			Total: checkout.Amount{Amount: "1.00", Currency: "EUR"}, Status: checkout.BookingPendingPayment, CreatedAt: time.Now()}
+			Room: checkout.Room{Total: checkout.Amount{Amount: "1.00", Currency: "EUR"}}, Status: checkout.BookingPendingPayment, CreatedAt: time.Now()}
 	}
 	return state, bookings
 }

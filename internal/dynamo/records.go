@@ -24,7 +24,12 @@ type cartRecord struct {
 }
 
 type itemRecord struct {
-	Identifier         string       `dynamodbav:"identifier"`
+	Identifier string `dynamodbav:"identifier"`
+	roomRecord
+}
+
+// roomRecord holds the attributes a cart item and its booking share; attributevalue flattens it.
+type roomRecord struct {
 	HotelIdentifier    string       `dynamodbav:"hotelIdentifier"`
 	HotelName          string       `dynamodbav:"hotelName"`
 	RoomRateIdentifier string       `dynamodbav:"roomRateIdentifier"`
@@ -59,22 +64,15 @@ type checkoutRecord struct {
 }
 
 type bookingRecord struct {
-	BookingCode             string       `dynamodbav:"bookingCode"`
-	GroupIdentifier         string       `dynamodbav:"groupIdentifier"`
-	ShoppingCartIdentifier  string       `dynamodbav:"shoppingCartIdentifier"`
-	ItemIdentifier          string       `dynamodbav:"itemIdentifier"`
-	OwnerIdentifier         string       `dynamodbav:"ownerIdentifier"`
-	HotelIdentifier         string       `dynamodbav:"hotelIdentifier"`
-	HotelName               string       `dynamodbav:"hotelName"`
-	RoomRateIdentifier      string       `dynamodbav:"roomRateIdentifier"`
-	StartDate               string       `dynamodbav:"startDate"`
-	EndDate                 string       `dynamodbav:"endDate"`
-	Adults                  int          `dynamodbav:"adults"`
-	Children                int          `dynamodbav:"children"`
-	Total                   amountRecord `dynamodbav:"total"`
-	Status                  string       `dynamodbav:"status"`
-	CreatedAt               string       `dynamodbav:"createdAt"`
-	CustomizationIdentifier string       `dynamodbav:"customizationIdentifier,omitempty"`
+	BookingCode            string `dynamodbav:"bookingCode"`
+	GroupIdentifier        string `dynamodbav:"groupIdentifier"`
+	ShoppingCartIdentifier string `dynamodbav:"shoppingCartIdentifier"`
+	ItemIdentifier         string `dynamodbav:"itemIdentifier"`
+	OwnerIdentifier        string `dynamodbav:"ownerIdentifier"`
+	roomRecord
+	Status                  string `dynamodbav:"status"`
+	CreatedAt               string `dynamodbav:"createdAt"`
+	CustomizationIdentifier string `dynamodbav:"customizationIdentifier,omitempty"`
 }
 
 type customizationRecord struct {
@@ -104,17 +102,7 @@ func (r cartRecord) cart() (checkout.Cart, error) {
 		c.Version = *r.Version
 	}
 	for i, item := range r.Items {
-		c.Items[i] = checkout.CartItem{
-			Identifier:         item.Identifier,
-			HotelIdentifier:    item.HotelIdentifier,
-			HotelName:          item.HotelName,
-			RoomRateIdentifier: item.RoomRateIdentifier,
-			StartDate:          item.StartDate,
-			EndDate:            item.EndDate,
-			Adults:             item.Adults,
-			Children:           item.Children,
-			Total:              checkout.Amount{Amount: string(item.Total.Amount), Currency: item.Total.Currency},
-		}
+		c.Items[i] = checkout.CartItem{Identifier: item.Identifier, Room: item.room()}
 	}
 	if r.Checkout != nil {
 		started, err := time.Parse(time.RFC3339Nano, r.Checkout.StartedAt)
@@ -167,16 +155,35 @@ func newBookingRecord(b checkout.Booking) bookingRecord {
 		ShoppingCartIdentifier:  b.ShoppingCartIdentifier,
 		ItemIdentifier:          b.ItemIdentifier,
 		OwnerIdentifier:         b.OwnerIdentifier,
-		HotelIdentifier:         b.HotelIdentifier,
-		HotelName:               b.HotelName,
-		RoomRateIdentifier:      b.RoomRateIdentifier,
-		StartDate:               b.StartDate,
-		EndDate:                 b.EndDate,
-		Adults:                  b.Adults,
-		Children:                b.Children,
-		Total:                   amountRecord{Amount: attributevalue.Number(b.Total.Amount), Currency: b.Total.Currency},
+		roomRecord:              newRoomRecord(b.Room),
 		Status:                  b.Status,
 		CreatedAt:               b.CreatedAt.UTC().Format(time.RFC3339),
 		CustomizationIdentifier: b.CustomizationIdentifier,
+	}
+}
+
+func (r roomRecord) room() checkout.Room {
+	return checkout.Room{
+		HotelIdentifier:    r.HotelIdentifier,
+		HotelName:          r.HotelName,
+		RoomRateIdentifier: r.RoomRateIdentifier,
+		StartDate:          r.StartDate,
+		EndDate:            r.EndDate,
+		Adults:             r.Adults,
+		Children:           r.Children,
+		Total:              checkout.Amount{Amount: string(r.Total.Amount), Currency: r.Total.Currency},
+	}
+}
+
+func newRoomRecord(r checkout.Room) roomRecord {
+	return roomRecord{
+		HotelIdentifier:    r.HotelIdentifier,
+		HotelName:          r.HotelName,
+		RoomRateIdentifier: r.RoomRateIdentifier,
+		StartDate:          r.StartDate,
+		EndDate:            r.EndDate,
+		Adults:             r.Adults,
+		Children:           r.Children,
+		Total:              amountRecord{Amount: attributevalue.Number(r.Total.Amount), Currency: r.Total.Currency},
 	}
 }
