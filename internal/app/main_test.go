@@ -206,6 +206,8 @@ type stripeRecorder struct {
 	requests []stripeRequest
 	// intercept, when it returns a status, answers with it and body instead of forwarding.
 	intercept func(method, path string) (status int, body string)
+	// stall, when it returns true, holds the call until the client gives up (a hung Stripe).
+	stall func(method, path string) bool
 	// rewrite may change stripe-mock's response body.
 	rewrite func(method, path string, body []byte) []byte
 }
@@ -256,8 +258,12 @@ func newStripeRecorder(t *testing.T) *stripeRecorder {
 			Authorization:  req.Header.Get("Authorization"),
 			Form:           form,
 		})
-		intercept := r.intercept
+		intercept, stall := r.intercept, r.stall
 		r.mu.Unlock()
+		if stall != nil && stall(req.Method, req.URL.Path) {
+			<-req.Context().Done()
+			return
+		}
 		if intercept != nil {
 			if status, body := intercept(req.Method, req.URL.Path); status != 0 {
 				w.Header().Set("Content-Type", "application/json")
@@ -282,6 +288,12 @@ func (r *stripeRecorder) setUnavailable(f func(method, path string) bool) {
 		}
 		return 0, ""
 	})
+}
+
+func (r *stripeRecorder) setStall(f func(method, path string) bool) {
+	r.mu.Lock()
+	r.stall = f
+	r.mu.Unlock()
 }
 
 func (r *stripeRecorder) setIntercept(f func(method, path string) (int, string)) {
