@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -57,6 +58,7 @@ func newHandler(f *fakeCheckout, local bool) *httpapi.Handler {
 		ProblemTypeBase: "https://api.example.com/problems",
 		LocalMode:       local,
 		DeadlineMargin:  300 * time.Millisecond,
+		Logger:          slog.New(slog.DiscardHandler),
 	})
 }
 
