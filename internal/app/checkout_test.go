@@ -38,14 +38,6 @@ func mustOK(t *testing.T, status int, body map[string]any) {
 	}
 }
 
-// mustCheckout checks out and fails the test unless the answer is a complete 200.
-func (h *harness) mustCheckout(caller, body string) map[string]any {
-	h.t.Helper()
-	status, answer := h.checkout(caller, body)
-	mustOK(h.t, status, answer)
-	return answer
-}
-
 func TestCheckoutThreeItemCart(t *testing.T) {
 	h := newHarness(t, nil)
 	putCart(t, cartSpec{id: "three-items", owner: "traveller-3", currency: "EUR",
@@ -106,7 +98,7 @@ func TestCheckoutThreeItemCart(t *testing.T) {
 	}
 
 	// Exactly one PaymentIntent, with the right parameters, as stripe-mock saw it.
-	intents := h.stripe.calls("POST", "/v1/payment_intents")
+	intents := h.stripe.Calls("POST", "/v1/payment_intents")
 	if len(intents) != 1 {
 		t.Fatalf("%d PaymentIntent creates, want 1", len(intents))
 	}
@@ -135,11 +127,11 @@ func TestCheckoutThreeItemCart(t *testing.T) {
 	if pi.IdempotencyKey != "checkout-payment-intent-"+group {
 		t.Errorf("PaymentIntent idempotency key %q", pi.IdempotencyKey)
 	}
-	customers := h.stripe.calls("POST", "/v1/customers")
+	customers := h.stripe.Calls("POST", "/v1/customers")
 	if len(customers) != 1 || customers[0].IdempotencyKey != payments.CustomerIdempotencyKey("traveller-3") {
 		t.Errorf("customer creates %+v, want one keyed by the owner", customers)
 	}
-	keys := h.stripe.calls("POST", "/v1/ephemeral_keys")
+	keys := h.stripe.Calls("POST", "/v1/ephemeral_keys")
 	if len(keys) != 1 || keys[0].StripeVersion != "2023-10-16" || keys[0].Form.Get("customer") != body["customerId"] {
 		t.Errorf("ephemeral key calls %+v", keys)
 	}
@@ -160,14 +152,14 @@ func TestRetryOfCheckedOutCartReplays(t *testing.T) {
 	if !slices.Equal(codesOf(first), codesOf(second)) {
 		t.Errorf("booking codes changed on retry: %v then %v", codesOf(first), codesOf(second))
 	}
-	if n := len(h.stripe.calls("POST", "/v1/payment_intents")); n != 1 {
+	if n := len(h.stripe.Calls("POST", "/v1/payment_intents")); n != 1 {
 		t.Errorf("%d PaymentIntent creates, want 1", n)
 	}
 	pid := str(getCart(t, "retry-1")["checkout"].(*types.AttributeValueMemberM).Value["paymentIntentId"])
-	if n := len(h.stripe.calls("GET", "/v1/payment_intents/"+pid)); n != 1 {
+	if n := len(h.stripe.Calls("GET", "/v1/payment_intents/"+pid)); n != 1 {
 		t.Errorf("the retry read the PaymentIntent %d times, want 1", n)
 	}
-	if n := len(h.stripe.calls("POST", "/v1/ephemeral_keys")); n != 2 {
+	if n := len(h.stripe.Calls("POST", "/v1/ephemeral_keys")); n != 2 {
 		t.Errorf("%d ephemeral keys, want a fresh one per call", n)
 	}
 	if n := len(bookingsOfCart(t, "retry-1")); n != 2 {
@@ -213,14 +205,14 @@ func TestConcurrentCheckoutsOfOneCart(t *testing.T) {
 			t.Errorf("booking %s in group %s", str(b["bookingCode"]), str(b["groupIdentifier"]))
 		}
 	}
-	intents := h.stripe.calls("POST", "/v1/payment_intents")
+	intents := h.stripe.Calls("POST", "/v1/payment_intents")
 	for _, pi := range intents {
 		if pi.IdempotencyKey != intents[0].IdempotencyKey || pi.Form.Encode() != intents[0].Form.Encode() {
 			t.Errorf("PaymentIntent creates differ: %q %v vs %q %v", pi.IdempotencyKey, pi.Form, intents[0].IdempotencyKey, intents[0].Form)
 		}
 	}
 	customerKeys := map[string]bool{}
-	for _, c := range h.stripe.calls("POST", "/v1/customers") {
+	for _, c := range h.stripe.Calls("POST", "/v1/customers") {
 		customerKeys[c.IdempotencyKey] = true
 	}
 	if len(customerKeys) != 1 {
@@ -231,7 +223,7 @@ func TestConcurrentCheckoutsOfOneCart(t *testing.T) {
 func TestStripeUnavailableAfterBookingsThenRetryCompletes(t *testing.T) {
 	h := newHarness(t, nil)
 	putCart(t, cartSpec{id: "outage-1", owner: "traveller-o", items: []itemSpec{{amount: "10"}, {amount: "20"}, {amount: "30"}}})
-	h.stripe.setUnavailable(func(method, path string) bool { return path == "/v1/payment_intents" })
+	h.stripe.SetUnavailable(func(method, path string) bool { return path == "/v1/payment_intents" })
 
 	resp := h.invoke(apiEvent("traveller-o", checkoutBody("outage-1", "")), 10*time.Second)
 	if resp.StatusCode != 500 {
@@ -254,7 +246,7 @@ func TestStripeUnavailableAfterBookingsThenRetryCompletes(t *testing.T) {
 		t.Fatalf("%d bookings written before Stripe failed, want 3", len(before))
 	}
 
-	h.stripe.setUnavailable(nil)
+	h.stripe.SetUnavailable(nil)
 	status, body := h.checkout("traveller-o", checkoutBody("outage-1", ""))
 	mustOK(t, status, body)
 	if body["groupIdentifier"] != str(stored["groupIdentifier"]) {
@@ -296,7 +288,7 @@ func TestMoneyReachesStripeExactly(t *testing.T) {
 			}
 			putCart(t, cartSpec{id: id, owner: "traveller-m", currency: tt.currency, items: items})
 			h.mustCheckout("traveller-m", checkoutBody(id, ""))
-			intents := h.stripe.calls("POST", "/v1/payment_intents")
+			intents := h.stripe.Calls("POST", "/v1/payment_intents")
 			pi := intents[len(intents)-1]
 			if pi.Form.Get("amount") != tt.minor || pi.Form.Get("currency") != strings.ToLower(tt.currency) {
 				t.Errorf("PaymentIntent amount %s %s, want %s %s", pi.Form.Get("amount"), pi.Form.Get("currency"), tt.minor, strings.ToLower(tt.currency))
@@ -320,7 +312,7 @@ func TestStatementDescriptorSuffixFromCustomization(t *testing.T) {
 	putCart(t, cartSpec{id: "suffix-1", owner: "traveller-s", items: []itemSpec{{amount: "42"}}})
 	body := `{"shoppingCartIdentifier":"suffix-1","customizationIdentifier":"cz-suffix","redirectUrl":"https://partner.example.org/done"}`
 	h.mustCheckout("traveller-s", body)
-	pi := h.stripe.calls("POST", "/v1/payment_intents")[0]
+	pi := h.stripe.Calls("POST", "/v1/payment_intents")[0]
 	if pi.Form.Get("statement_descriptor_suffix") != "WINK PARTNER" || pi.Form.Get("metadata[customizationIdentifier]") != "cz-suffix" {
 		t.Errorf("PaymentIntent form %v", pi.Form)
 	}
@@ -330,7 +322,7 @@ func TestPaidPaymentIntentAnswersAlreadyPaid(t *testing.T) {
 	h := newHarness(t, nil)
 	putCart(t, cartSpec{id: "paid-pi", owner: "traveller-p", items: []itemSpec{{amount: "42"}}})
 	h.mustCheckout("traveller-p", checkoutBody("paid-pi", ""))
-	h.stripe.setRewrite(func(method, path string, body []byte) []byte {
+	h.stripe.SetRewrite(func(method, path string, body []byte) []byte {
 		if method == "GET" && strings.HasPrefix(path, "/v1/payment_intents/") {
 			return regexp.MustCompile(`"status":\s*"[a-z_]+"`).ReplaceAll(body, []byte(`"status":"succeeded"`))
 		}
@@ -425,7 +417,7 @@ func TestErrorRows(t *testing.T) {
 			t.Errorf("refused cart %s is %s", id, st)
 		}
 	}
-	if n := len(h.stripe.calls("POST", "/v1/payment_intents")) + len(h.stripe.calls("POST", "/v1/customers")); n != 0 {
+	if n := len(h.stripe.Calls("POST", "/v1/payment_intents")) + len(h.stripe.Calls("POST", "/v1/customers")); n != 0 {
 		t.Errorf("refused checkouts made %d Stripe creates", n)
 	}
 }
@@ -450,7 +442,7 @@ func TestCheckoutWithoutExpiryOrVersion(t *testing.T) {
 func TestStripeAmountTooSmall(t *testing.T) {
 	h := newHarness(t, nil)
 	putCart(t, cartSpec{id: "too-small-1", owner: "traveller-t", currency: "ISK", items: []itemSpec{{amount: "5"}}})
-	h.stripe.setIntercept(func(method, path string) (int, string) {
+	h.stripe.SetIntercept(func(method, path string) (int, string) {
 		if path == "/v1/payment_intents" {
 			return 400, `{"error":{"type":"invalid_request_error","code":"amount_too_small","message":"Amount must convert to at least 50 cents."}}`
 		}
@@ -460,7 +452,7 @@ func TestStripeAmountTooSmall(t *testing.T) {
 	if status != 400 || body["type"] != "https://api.example.com/problems/cart-not-checkoutable" {
 		t.Fatalf("status %d body %v, want cart-not-checkoutable", status, body)
 	}
-	if n := len(h.stripe.calls("POST", "/v1/payment_intents")); n != 1 {
+	if n := len(h.stripe.Calls("POST", "/v1/payment_intents")); n != 1 {
 		t.Errorf("%d PaymentIntent creates, want the one Stripe refused", n)
 	}
 }

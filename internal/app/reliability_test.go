@@ -12,19 +12,21 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/winktravel/checkout/internal/testenv"
 )
 
 // Retries with different GA4 fields send Stripe exactly the parameters of the first attempt.
 func TestRetriesSendIdenticalPaymentIntentParameters(t *testing.T) {
 	h := newHarness(t, nil)
 	putCart(t, cartSpec{id: "ga4-1", owner: "traveller-g", items: []itemSpec{{amount: "42"}}})
-	h.stripe.setUnavailable(func(method, path string) bool { return path == "/v1/payment_intents" })
+	h.stripe.SetUnavailable(func(method, path string) bool { return path == "/v1/payment_intents" })
 	if status, _ := h.checkout("traveller-g", checkoutBody("ga4-1", `,"ga4ClientId":"111.222","ga4SessionId":"1"`)); status != 500 {
 		t.Fatalf("status %d with Stripe down, want 500", status)
 	}
-	h.stripe.setUnavailable(nil)
+	h.stripe.SetUnavailable(nil)
 	h.mustCheckout("traveller-g", checkoutBody("ga4-1", `,"ga4ClientId":"333.444","ga4SessionId":"2","ga4MeasurementId":"G-ABCDEF"`))
-	intents := h.stripe.calls("POST", "/v1/payment_intents")
+	intents := h.stripe.Calls("POST", "/v1/payment_intents")
 	if len(intents) < 2 {
 		t.Fatalf("%d PaymentIntent creates, want the failed one and the retry", len(intents))
 	}
@@ -43,7 +45,7 @@ func TestRetriesSendIdenticalPaymentIntentParameters(t *testing.T) {
 func TestAnswersBeforeLambdaDeadline(t *testing.T) {
 	h := newHarness(t, nil)
 	putCart(t, cartSpec{id: "deadline-1", owner: "traveller-d", items: []itemSpec{{amount: "42"}, {amount: "8"}}})
-	h.stripe.setStall(func(method, path string) bool { return path == "/v1/payment_intents" })
+	h.stripe.SetStall(func(method, path string) bool { return path == "/v1/payment_intents" })
 	const remaining = 1500 * time.Millisecond
 	start := time.Now()
 	resp := h.invoke(apiEvent("traveller-d", checkoutBody("deadline-1", "")), remaining)
@@ -53,7 +55,7 @@ func TestAnswersBeforeLambdaDeadline(t *testing.T) {
 	if resp.StatusCode != 500 || !strings.Contains(resp.Body, `/internal"`) {
 		t.Fatalf("status %d %s, want a 500 problem", resp.StatusCode, resp.Body)
 	}
-	h.stripe.setStall(nil)
+	h.stripe.SetStall(nil)
 	body := h.mustCheckout("traveller-d", checkoutBody("deadline-1", ""))
 	if n := len(bookingsOfCart(t, "deadline-1")); n != 2 || len(codesOf(body)) != 2 {
 		t.Errorf("%d bookings, %d codes after the retry, want 2", n, len(codesOf(body)))
@@ -172,11 +174,11 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 		resp := h.invoke(ev, 10*time.Second)
 		return resp.StatusCode, decodeJSON(t, resp.Body)
 	}
-	h.stripe.setUnavailable(func(method, path string) bool { return path == "/v1/ephemeral_keys" })
+	h.stripe.SetUnavailable(func(method, path string) bool { return path == "/v1/ephemeral_keys" })
 	if status, _ := send(checkoutBody("logs-1", "")); status != 500 {
 		t.Fatalf("status %d with Stripe failing, want 500", status)
 	}
-	h.stripe.setUnavailable(nil)
+	h.stripe.SetUnavailable(nil)
 	_, ok := send(checkoutBody("logs-1", ""))
 	_, again := send(checkoutBody("logs-1", ""))
 	send(`{"shoppingCartIdentifier":`)
@@ -185,7 +187,7 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 	if !strings.Contains(logs, "checkout failed") || !strings.Contains(logs, "checkout answered") {
 		t.Fatalf("the run did not log both a failure and a success:\n%s", logs)
 	}
-	secrets := []string{testStripeKey, bearer, "_secret_"}
+	secrets := []string{testenv.StripeKey, bearer, "_secret_"}
 	for _, body := range []map[string]any{ok, again} {
 		for _, f := range []string{"clientSecret", "ephemeralKey"} {
 			if v, _ := body[f].(string); v != "" {

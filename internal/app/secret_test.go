@@ -36,7 +36,7 @@ func TestStripeKeyFromSecretsManager(t *testing.T) {
 	putCart(t, cartSpec{id: "secret-1", owner: "traveller-k", items: []itemSpec{{amount: "42"}}})
 	h.mustCheckout("traveller-k", checkoutBody("secret-1", ""))
 	for _, path := range []string{"/v1/customers", "/v1/payment_intents", "/v1/ephemeral_keys"} {
-		calls := h.stripe.calls("POST", path)
+		calls := h.stripe.Calls("POST", path)
 		if len(calls) == 0 || calls[0].Authorization != "Bearer "+key {
 			t.Errorf("%s was not called with the key from Secrets Manager", path)
 		}
@@ -49,7 +49,7 @@ func TestStripeKeyFromSecretsManager(t *testing.T) {
 // TestMissingSecretFailsColdStart: an unreadable secret is a cold-start error naming the ARN.
 func TestMissingSecretFailsColdStart(t *testing.T) {
 	arn := "arn:aws:secretsmanager:us-east-1:123456789012:secret:does-not-exist-AbCdEf"
-	cfg, err := config.FromEnv(env(stack.StripeURL, map[string]string{"STRIPE_SECRET_ARN": arn, "STRIPE_SECRET_KEY": ""}))
+	cfg, err := config.FromEnv(local.Settings(local.Stack.StripeURL, map[string]string{"STRIPE_SECRET_ARN": arn, "STRIPE_SECRET_KEY": ""}))
 	if err != nil {
 		t.Fatal(err)
 	}

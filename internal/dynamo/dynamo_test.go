@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -17,42 +16,27 @@ import (
 	"github.com/winktravel/checkout/internal/dynamo"
 	"github.com/winktravel/checkout/internal/localstack"
 	"github.com/winktravel/checkout/internal/sample"
-	"github.com/winktravel/checkout/internal/tables"
+	"github.com/winktravel/checkout/internal/testenv"
 )
 
 // The adapters run against DynamoDB Local with the tables of template.yaml.
-var db *dynamodb.Client
-
-var names = map[string]string{"CartsTable": "carts", "BookingsTable": "bookings", "CustomizationsTable": "customizations", "CustomersTable": "customers"}
+var (
+	db    *dynamodb.Client
+	names = testenv.Tables
+)
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
 func run(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	stack, err := localstack.Start(ctx, localstack.Options{})
+	env, err := testenv.Start(ctx, localstack.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer stack.Stop()
-	db = dynamodb.New(dynamodb.Options{
-		Region:                          "us-east-1",
-		BaseEndpoint:                    aws.String(stack.DynamoEndpoint),
-		Credentials:                     credentials.NewStaticCredentialsProvider("local", "local", ""),
-		DisableValidateResponseChecksum: true,
-	})
-	path, err := tables.TemplatePath()
-	if err == nil {
-		var defs map[string]tables.Table
-		if defs, err = tables.Load(path); err == nil {
-			err = tables.Create(ctx, db, defs, names)
-		}
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "tables:", err)
-		return 1
-	}
+	defer env.Stop()
+	db = env.DB
 	return m.Run()
 }
 
