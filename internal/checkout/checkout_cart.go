@@ -231,8 +231,14 @@ func (s *Service) prepare(req Request, cart Cart, c *Customization) (draft, erro
 		Currency:                cart.Currency,
 		ExpiresAt:               cart.ExpiresAt,
 	}
-	if c != nil {
-		state.StatementDescriptorSuffix = c.StatementDescriptorSuffix
+	if c != nil && c.StatementDescriptorSuffix != "" {
+		if validDescriptorSuffix(c.StatementDescriptorSuffix) {
+			state.StatementDescriptorSuffix = c.StatementDescriptorSuffix
+		} else {
+			// Stripe would refuse every attempt of this checkout: charge without the suffix.
+			s.log.Warn("customization has an invalid statement descriptor suffix; leaving it out",
+				slog.String("customizationId", c.Identifier))
+		}
 	}
 	d := draft{state: state, bookings: make([]Booking, len(cart.Items))}
 	for i, item := range cart.Items {
@@ -248,6 +254,21 @@ func (s *Service) prepare(req Request, cart Cart, c *Customization) (draft, erro
 	}
 	d.assignIdentifiers()
 	return d, nil
+}
+
+// validDescriptorSuffix applies Stripe's rules for a statement descriptor suffix: at most 22
+// printable Latin characters, at least one letter, none of < > \ ' " *.
+func validDescriptorSuffix(suffix string) bool {
+	letter := false
+	for _, r := range suffix {
+		switch {
+		case r < ' ' || r > '~' || strings.ContainsRune(`<>\'"*`, r):
+			return false
+		case 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z':
+			letter = true
+		}
+	}
+	return letter && len(suffix) <= 22
 }
 
 // assignIdentifiers gives the draft a new group and new, distinct booking codes.

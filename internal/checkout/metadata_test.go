@@ -39,3 +39,20 @@ func TestPaymentIntentMetadataStaysWithinStripeLimits(t *testing.T) {
 		t.Errorf("idempotency key %q", req.IdempotencyKey)
 	}
 }
+
+func TestValidDescriptorSuffix(t *testing.T) {
+	for suffix, want := range map[string]bool{
+		"WINK PARTNER":            true,
+		"A1":                      true,
+		"1234":                    false, // no letter
+		"TWENTY-THREE CHARACTERS": false,
+		"BAD*STAR":                false,
+		`QUOTE"`:                  false,
+		"ÜBER":                    false,
+		"TAB\tX":                  false,
+	} {
+		if got := validDescriptorSuffix(suffix); got != want {
+			t.Errorf("validDescriptorSuffix(%q) = %v, want %v", suffix, got, want)
+		}
+	}
+}
