@@ -63,3 +63,24 @@ func Seed(ctx context.Context, db *dynamodb.Client, cartsTable, customizationsTa
 	}
 	return nil
 }
+
+// extraHotels and extraAmounts fill the carts of NewCart. The amounts are whole major units, so
+// they are valid in every currency Stripe charges (zero-, two- and three-decimal), and each is
+// above Stripe's largest minimum charge (HUF 175), so any number of rooms can be checked out.
+var (
+	extraHotels  = []string{"Hotel Avenida", "Shinjuku Stay", "Gulf Towers", "Le Petit Hôtel", "Casa do Rio", "Asakusa Inn"}
+	extraAmounts = []string{"180", "245", "320", "199", "410", "275"}
+)
+
+// NewCart returns an open cart of owner with the given number of rooms in currency, expiring at
+// expiresAt, for adding carts by hand to a running local stack (`make seed`).
+func NewCart(id, owner, currency string, rooms int, expiresAt time.Time) Cart {
+	c := Cart{ID: id, Owner: owner, Currency: currency, ExpiresAt: expiresAt}
+	for i := range rooms {
+		c.Items = append(c.Items, Item{
+			HotelName: extraHotels[i%len(extraHotels)],
+			Amount:    extraAmounts[i%len(extraAmounts)],
+		})
+	}
+	return c
+}
