@@ -12,7 +12,7 @@ GO_BUILD_FLAGS := -tags lambda.norpc -trimpath -ldflags "-s -w"
 .PHONY: test unit vet build tools clean
 
 ## test: everything CI runs (tools installed first).
-test: tools vet lint-template
+test: tools vet lint-template fuzz-short
 	go test -race -count=1 -timeout 12m ./...
 
 ## vet: go vet and staticcheck.
@@ -24,12 +24,29 @@ vet: tools
 build:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build $(GO_BUILD_FLAGS) -o bin/bootstrap ./functions/checkout
 
+# ---- fuzzing ----------------------------------------------------------------
+# (owned by the hostile-input work: FuzzHandle in internal/httpapi, its seed corpus in
+# internal/httpapi/testdata/fuzz/FuzzHandle/, FuzzToMinor in internal/money). A failure leaves
+# its input in the package's testdata/fuzz/, where plain `go test` replays it.
+.PHONY: fuzz fuzz-short
+
+## fuzz: the long fuzz runs, FuzzHandle for 5 minutes and FuzzToMinor for 2.
+fuzz:
+	go test -run='^$$' -fuzz='^FuzzHandle$$' -fuzztime=5m ./internal/httpapi/
+	go test -run='^$$' -fuzz='^FuzzToMinor$$' -fuzztime=2m ./internal/money/
+
+## fuzz-short: the same, briefly (20 s and 10 s); part of test.
+fuzz-short:
+	go test -run='^$$' -fuzz='^FuzzHandle$$' -fuzztime=20s ./internal/httpapi/
+	go test -run='^$$' -fuzz='^FuzzToMinor$$' -fuzztime=10s ./internal/money/
+
 # ---- tools (pinned) ---------------------------------------------------------
 # (owned by the local-stack work: DynamoDB Local, stripe-mock, moto, staticcheck)
 DYNAMODB_LOCAL_VERSION := 2.6.1
 STRIPE_MOCK_VERSION    := v0.203.0
 MOTO_VERSION           := 5.2.5
 STATICCHECK_VERSION    := v0.8.2
+TOXIPROXY_VERSION      := v2.5.0
 MVN_DEPENDENCY_PLUGIN  := org.apache.maven.plugins:maven-dependency-plugin:3.9.0
 
 DYNAMODB_LOCAL_DIR   := $(TOOLS)/dynamodb-local
@@ -41,9 +58,10 @@ DYNAMODB_LOCAL_STAMP := $(DYNAMODB_LOCAL_DIR)/.installed-$(DYNAMODB_LOCAL_VERSIO
 STRIPE_MOCK_STAMP    := $(TOOLS)/bin/.installed-stripe-mock-$(STRIPE_MOCK_VERSION)
 MOTO_STAMP           := $(MOTO_VENV)/.installed-moto-$(MOTO_VERSION)
 STATICCHECK_STAMP    := $(TOOLS)/bin/.installed-staticcheck-$(STATICCHECK_VERSION)
+TOXIPROXY_STAMP      := $(TOOLS)/bin/.installed-toxiproxy-$(TOXIPROXY_VERSION)
 
 ## tools: install the pinned local stack and linters into .tools/ (idempotent).
-tools: $(DYNAMODB_LOCAL_STAMP) $(STRIPE_MOCK_STAMP) $(STRIPE_MOCK_FIXTURES) $(MOTO_STAMP) $(STATICCHECK_STAMP)
+tools: $(DYNAMODB_LOCAL_STAMP) $(STRIPE_MOCK_STAMP) $(STRIPE_MOCK_FIXTURES) $(MOTO_STAMP) $(STATICCHECK_STAMP) $(TOXIPROXY_STAMP)
 
 # DynamoDB Local from Maven Central: DynamoDBLocal.jar plus its runtime jars and the
 # sqlite4java native library in DynamoDBLocal_lib/ (Windows/macOS natives left out).
@@ -90,6 +108,19 @@ $(STATICCHECK_STAMP):
 	GOBIN=$(TOOLS)/bin go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	touch $@
 
+# Toxiproxy's server, for the fault-injection tests (internal/faults). `go install` names it
+# after its directory, server: install into a private GOBIN and move it to toxiproxy-server.
+# The version is stamped in as upstream's release builds do, so GET /version reports it.
+$(TOXIPROXY_STAMP):
+	rm -rf $(TOOLS)/bin/.installed-toxiproxy-* $(TOOLS)/toxiproxy.tmp
+	GOBIN=$(TOOLS)/toxiproxy.tmp go install \
+		-ldflags "-X github.com/Shopify/toxiproxy/v2.Version=$(TOXIPROXY_VERSION:v%=%)" \
+		github.com/Shopify/toxiproxy/v2/cmd/server@$(TOXIPROXY_VERSION)
+	mkdir -p $(@D)
+	mv $(TOOLS)/toxiproxy.tmp/server $(TOOLS)/bin/toxiproxy-server
+	rm -rf $(TOOLS)/toxiproxy.tmp
+	touch $@
+
 # ---- template (SAM) ---------------------------------------------------------
 # (owned by the template work: venv with aws-sam-cli and cfn-lint, lint-template)
 .PHONY: lint-template build-CheckoutFunction
@@ -133,3 +164,23 @@ build-CheckoutFunction:
 
 clean:
 	rm -rf bin .aws-sam
+
+# ---- local server -----------------------------------------------------------
+# (owned by the local-server work: cmd/local, docs/local.md)
+.PHONY: run seed
+
+## run: the checkout on http://127.0.0.1:3000 over DynamoDB Local and stripe-mock, with sample
+## data; settings in docs/local.md. Built then exec'd, so that Ctrl-C reaches the server itself
+## (`go run` would stand in between).
+run: tools
+	go build -o bin/local ./cmd/local
+	exec bin/local
+
+# The cart that `make seed` adds: make seed OWNER=traveller-bob ITEMS=3 CURRENCY=JPY
+OWNER    ?= traveller-alice
+ITEMS    ?= 2
+CURRENCY ?= EUR
+
+## seed: add a cart, under a new id, to the DynamoDB Local of a running `make run`.
+seed:
+	go run ./cmd/local seed -owner '$(OWNER)' -items '$(ITEMS)' -currency '$(CURRENCY)'
