@@ -1,5 +1,6 @@
 // Package localstack starts the project's local stack: DynamoDB Local, stripe-mock and
-// (optionally) moto's server as a local Secrets Manager.
+// (optionally) moto's server as a local Secrets Manager and Toxiproxy's server for fault
+// injection.
 //
 // Every component is a real child process taken from the tools directory that
 // `make tools` fills (see ToolsDir). Start picks free ports, waits until each
@@ -52,16 +53,19 @@ const DefaultStartTimeout = 90 * time.Second
 const StripeEphemeralKeySecret = "ek_test_localstack"
 
 // Options configures Start. The zero value starts DynamoDB Local (in memory) and
-// stripe-mock on free ports, without Secrets Manager, discarding their output.
+// stripe-mock on free ports, without Secrets Manager or Toxiproxy, discarding their output.
 type Options struct {
-	// DynamoPort, StripePort and SecretsPort are the ports to listen on; 0 picks
-	// a free port (and retries with another one if it is taken meanwhile).
-	DynamoPort, StripePort, SecretsPort int
+	// DynamoPort, StripePort, SecretsPort and ToxiproxyPort are the ports to listen
+	// on; 0 picks a free port (and retries with another one if it is taken meanwhile).
+	DynamoPort, StripePort, SecretsPort, ToxiproxyPort int
 	// DynamoDataDir keeps DynamoDB Local's data in that directory between runs
 	// (-dbPath, created if missing); "" runs it in memory.
 	DynamoDataDir string
 	// WithSecretsManager also starts moto's server as a Secrets Manager endpoint.
 	WithSecretsManager bool
+	// WithToxiproxy also starts Toxiproxy's server (its API only; the caller creates
+	// the proxies it needs, on whatever ports it likes).
+	WithToxiproxy bool
 	// Log receives the children's stdout and stderr, each line prefixed with the
 	// component's name; nil discards them (the last lines still appear in errors).
 	Log io.Writer
@@ -75,6 +79,7 @@ type Stack struct {
 	DynamoEndpoint         string // http://127.0.0.1:PORT
 	StripeURL              string // http://127.0.0.1:PORT
 	SecretsManagerEndpoint string // http://127.0.0.1:PORT, "" unless WithSecretsManager
+	ToxiproxyURL           string // Toxiproxy's API, http://127.0.0.1:PORT, "" unless WithToxiproxy
 
 	tmpDir   string
 	mu       sync.Mutex // guards children and the endpoints while starting
@@ -121,19 +126,24 @@ type toolPaths struct {
 	dynamoJar, dynamoLib      string
 	stripeMock, stripeFixture string
 	motoServer                string
+	toxiproxyServer           string // the Makefile renames upstream's cmd/server to this
 }
 
-func findTools(dir string, withSecrets bool) (toolPaths, error) {
+func findTools(dir string, opts Options) (toolPaths, error) {
 	t := toolPaths{
-		dynamoJar:     filepath.Join(dir, "dynamodb-local", "DynamoDBLocal.jar"),
-		dynamoLib:     filepath.Join(dir, "dynamodb-local", "DynamoDBLocal_lib"),
-		stripeMock:    filepath.Join(dir, "bin", "stripe-mock"),
-		stripeFixture: filepath.Join(dir, "stripe-mock", "fixtures3.json"),
-		motoServer:    filepath.Join(dir, "moto-venv", "bin", "moto_server"),
+		dynamoJar:       filepath.Join(dir, "dynamodb-local", "DynamoDBLocal.jar"),
+		dynamoLib:       filepath.Join(dir, "dynamodb-local", "DynamoDBLocal_lib"),
+		stripeMock:      filepath.Join(dir, "bin", "stripe-mock"),
+		stripeFixture:   filepath.Join(dir, "stripe-mock", "fixtures3.json"),
+		motoServer:      filepath.Join(dir, "moto-venv", "bin", "moto_server"),
+		toxiproxyServer: filepath.Join(dir, "bin", "toxiproxy-server"),
 	}
 	need := []string{t.dynamoJar, t.dynamoLib, t.stripeMock, t.stripeFixture}
-	if withSecrets {
+	if opts.WithSecretsManager {
 		need = append(need, t.motoServer)
+	}
+	if opts.WithToxiproxy {
+		need = append(need, t.toxiproxyServer)
 	}
 	var missing []string
 	for _, p := range need {
@@ -187,7 +197,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 			return nil, err
 		}
 	}
-	tools, err := findTools(dir, opts.WithSecretsManager)
+	tools, err := findTools(dir, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -221,6 +231,9 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	}
 	if opts.WithSecretsManager {
 		comps = append(comps, motoComponent(tools, opts))
+	}
+	if opts.WithToxiproxy {
+		comps = append(comps, toxiproxyComponent(tools, opts))
 	}
 
 	// Reserve all free ports at once so that they differ from each other.
@@ -332,6 +345,26 @@ func motoComponent(t toolPaths, opts Options) component {
 			return probeAWSJSON(ctx, base, "secretsmanager", "application/x-amz-json-1.1", "secretsmanager.ListSecrets", `"SecretList"`)
 		},
 		set: func(s *Stack, base string) { s.SecretsManagerEndpoint = base },
+	}
+}
+
+func toxiproxyComponent(t toolPaths, opts Options) component {
+	return component{
+		name: "toxiproxy",
+		port: opts.ToxiproxyPort,
+		argv: func(port int) []string {
+			return []string{t.toxiproxyServer, "-host", "127.0.0.1", "-port", strconv.Itoa(port)}
+		},
+		// It reads LOG_LEVEL too: do not let the function's setting leak into it.
+		env: []string{"LOG_LEVEL=info"},
+		probe: func(ctx context.Context, base string) error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/version", nil)
+			if err != nil {
+				return err
+			}
+			return doProbe(req, "")
+		},
+		set: func(s *Stack, base string) { s.ToxiproxyURL = base },
 	}
 }
 

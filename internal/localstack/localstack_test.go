@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	toxiproxy "github.com/Shopify/toxiproxy/v2/client"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -166,6 +167,55 @@ func TestStackServesAndStops(t *testing.T) {
 	}
 }
 
+// Toxiproxy's server answers its API, and a proxy created through it reaches stripe-mock.
+func TestToxiproxyStartsAndAnswers(t *testing.T) {
+	st := start(t, localstack.Options{WithToxiproxy: true})
+	u, err := url.Parse(st.ToxiproxyURL)
+	if err != nil || u.Scheme != "http" || u.Hostname() != "127.0.0.1" || u.Port() == "" {
+		t.Fatalf("ToxiproxyURL %q: want http://127.0.0.1:PORT", st.ToxiproxyURL)
+	}
+
+	resp, err := http.Get(st.ToxiproxyURL + "/version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	version, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || len(version) == 0 {
+		t.Fatalf("GET /version: %s %q", resp.Status, version)
+	}
+	t.Logf("toxiproxy version %s", version)
+
+	proxy, err := toxiproxy.NewClient(st.ToxiproxyURL).CreateProxy("stripe", "127.0.0.1:0", strings.TrimPrefix(st.StripeURL, "http://"))
+	if err != nil {
+		t.Fatalf("create a proxy: %v", err)
+	}
+	req, err := http.NewRequest(http.MethodGet, "http://"+proxy.Listen+"/v1/customers", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer sk_test_123")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET through the proxy: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"object"`) {
+		t.Fatalf("GET /v1/customers through the proxy: %s %.200s", resp.Status, body)
+	}
+
+	if err := st.Stop(); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	for _, host := range []string{u.Host, proxy.Listen} {
+		if c, err := net.DialTimeout("tcp", host, time.Second); err == nil {
+			c.Close()
+			t.Errorf("%s still accepts connections after Stop", host)
+		}
+	}
+}
+
 func TestDynamoDataDirKeepsTables(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "dynamo")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -196,6 +246,9 @@ func TestDynamoDataDirKeepsTables(t *testing.T) {
 		}
 		if st.SecretsManagerEndpoint != "" {
 			t.Errorf("SecretsManagerEndpoint = %q without WithSecretsManager", st.SecretsManagerEndpoint)
+		}
+		if st.ToxiproxyURL != "" {
+			t.Errorf("ToxiproxyURL = %q without WithToxiproxy", st.ToxiproxyURL)
 		}
 		if err := st.Stop(); err != nil {
 			t.Fatalf("Stop: %v", err)
