@@ -63,7 +63,7 @@ func NormalizeHost(host string) (string, error) {
 		return "", err
 	}
 	// idna accepts some degenerate names ("xn--" becomes "", "a..b" stays): refuse them here.
-	if ascii == "" || len(ascii) > 253 || strings.HasPrefix(ascii, ".") || strings.Contains(ascii, "..") {
+	if ascii == "" || len(ascii) > 253 || strings.HasPrefix(ascii, ".") || strings.HasSuffix(ascii, ".") || strings.Contains(ascii, "..") {
 		return "", errors.New("invalid host name")
 	}
 	return strings.ToLower(ascii), nil

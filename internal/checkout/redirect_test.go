@@ -60,6 +60,7 @@ func TestParseRedirectRefuses(t *testing.T) {
 		"https://a\x00b.com/",
 		"https://xn--/",
 		"https://a..b/",
+		"https://book.example.com../",
 		"https://exa_mple.com/",
 	} {
 		if _, err := checkout.ParseRedirect(raw, false); err == nil {

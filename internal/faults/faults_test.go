@@ -124,25 +124,29 @@ func TestFaultAtEachStep(t *testing.T) {
 		on         string
 		toxics     []toxic
 		wantStatus int
-		wantCart   string // the cart's status after the faulty call: how far the flow got
+		wantCart   string        // the cart's status after the faulty call: how far the flow got
+		remaining  time.Duration // Lambda time left for the faulty call; 0 means faultRemaining
 	}{
 		// Step 2: the reads never reach DynamoDB.
-		{"reads time out", "GetItem", []toxic{timeout("dynamodb", "upstream")}, 500, "OPEN"},
-		{"reads reset", "GetItem", []toxic{reset("dynamodb", "upstream")}, 500, "OPEN"},
+		{"reads time out", "GetItem", []toxic{timeout("dynamodb", "upstream")}, 500, "OPEN", 0},
+		{"reads reset", "GetItem", []toxic{reset("dynamodb", "upstream")}, 500, "OPEN", 0},
 		// Step 4: the transaction commits, its answer is lost (and the SDK's retries with it).
-		{"transaction answer times out", "TransactWriteItems", []toxic{timeout("dynamodb", "downstream")}, 500, "CHECKING_OUT"},
-		{"transaction answer reset", "TransactWriteItems", []toxic{reset("dynamodb", "downstream")}, 500, "CHECKING_OUT"},
+		{"transaction answer times out", "TransactWriteItems", []toxic{timeout("dynamodb", "downstream")}, 500, "CHECKING_OUT", 0},
+		{"transaction answer reset", "TransactWriteItems", []toxic{reset("dynamodb", "downstream")}, 500, "CHECKING_OUT", 0},
 		// Step 5, concurrent with the transaction: Stripe creates the customer, its answer is lost.
-		{"customer answer reset", "POST /v1/customers", []toxic{reset("stripe", "downstream")}, 500, "CHECKING_OUT"},
-		{"customer answer times out", "POST /v1/customers", []toxic{timeout("stripe", "downstream")}, 500, "CHECKING_OUT"},
+		{"customer answer reset", "POST /v1/customers", []toxic{reset("stripe", "downstream")}, 500, "CHECKING_OUT", 0},
+		{"customer answer times out", "POST /v1/customers", []toxic{timeout("stripe", "downstream")}, 500, "CHECKING_OUT", 0},
 		// Step 6: Stripe creates the PaymentIntent (and the ephemeral key), the answers are lost.
-		{"payment intent answer reset", "POST /v1/payment_intents", []toxic{reset("stripe", "downstream")}, 500, "CHECKING_OUT"},
-		{"payment intent answer times out", "POST /v1/payment_intents", []toxic{timeout("stripe", "downstream")}, 500, "CHECKING_OUT"},
+		{"payment intent answer reset", "POST /v1/payment_intents", []toxic{reset("stripe", "downstream")}, 500, "CHECKING_OUT", 0},
+		{"payment intent answer times out", "POST /v1/payment_intents", []toxic{timeout("stripe", "downstream")}, 500, "CHECKING_OUT", 0},
 		// Step 7: the final update never arrives, or is applied and its answer lost.
-		{"final update reset", "POST /v1/payment_intents", []toxic{reset("dynamodb", "upstream")}, 500, "CHECKING_OUT"},
-		{"final update answer times out", "POST /v1/payment_intents", []toxic{timeout("dynamodb", "downstream")}, 500, "CHECKED_OUT"},
+		{"final update reset", "POST /v1/payment_intents", []toxic{reset("dynamodb", "upstream")}, 500, "CHECKING_OUT", 0},
+		{"final update answer times out", "POST /v1/payment_intents", []toxic{timeout("dynamodb", "downstream")}, 500, "CHECKED_OUT", 0},
+		// stripe-go sleeps between its retries without looking at the deadline: with little time
+		// left, the function must still answer before Lambda's deadline.
+		{"payment intent reset with little time left", "POST /v1/payment_intents", []toxic{reset("stripe", "downstream")}, 500, "CHECKING_OUT", 1200 * time.Millisecond},
 		// Every call slow (100 ms ± 50 ms on every answer), none failing.
-		{"latency everywhere", "", []toxic{latency("dynamodb"), latency("stripe")}, 200, "CHECKED_OUT"},
+		{"latency everywhere", "", []toxic{latency("dynamodb"), latency("stripe")}, 200, "CHECKED_OUT", 0},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -174,13 +178,17 @@ func TestFaultAtEachStep(t *testing.T) {
 					}
 				})
 			}
+			remaining := tc.remaining
+			if remaining == 0 {
+				remaining = faultRemaining
+			}
 			ev := testenv.APIEvent(owner, checkoutBody(cartID))
-			resp, elapsed := invoke(t, ev, faultRemaining)
+			resp, elapsed := invoke(t, ev, remaining)
 			if !inj.stop() {
 				t.Fatalf("the fault was never injected: no %q was seen", tc.on)
 			}
-			if elapsed >= faultRemaining {
-				t.Errorf("answered after %v: Lambda would have killed it at %v", elapsed, faultRemaining)
+			if elapsed >= remaining {
+				t.Errorf("answered after %v: Lambda would have killed it at %v", elapsed, remaining)
 			}
 			if resp.StatusCode != tc.wantStatus {
 				t.Errorf("status %d, want %d: %s", resp.StatusCode, tc.wantStatus, resp.Body)

@@ -80,7 +80,7 @@ func (s *Stripe) CreateCustomer(ctx context.Context, owner string) (string, erro
 	params.Context = ctx
 	params.AddMetadata("ownerIdentifier", owner)
 	params.SetIdempotencyKey(CustomerIdempotencyKey(owner))
-	c, err := s.customers.New(params)
+	c, err := withinDeadline(ctx, func() (*stripe.Customer, error) { return s.customers.New(params) })
 	if err != nil {
 		return "", err
 	}
@@ -112,7 +112,7 @@ func (s *Stripe) CreatePaymentIntent(ctx context.Context, req checkout.PaymentIn
 	for key, value := range req.Metadata {
 		params.AddMetadata(key, value)
 	}
-	pi, err := s.intents.New(params)
+	pi, err := withinDeadline(ctx, func() (*stripe.PaymentIntent, error) { return s.intents.New(params) })
 	var stripeErr *stripe.Error
 	if errors.As(err, &stripeErr) && stripeErr.Code == stripe.ErrorCodeAmountTooSmall {
 		return checkout.PaymentIntent{}, fmt.Errorf("%w: %s", checkout.ErrAmountTooSmall, stripeErr.Msg)
@@ -127,7 +127,7 @@ func (s *Stripe) CreatePaymentIntent(ctx context.Context, req checkout.PaymentIn
 func (s *Stripe) GetPaymentIntent(ctx context.Context, id string) (checkout.PaymentIntent, error) {
 	params := &stripe.PaymentIntentParams{}
 	params.Context = ctx
-	pi, err := s.intents.Get(id, params)
+	pi, err := withinDeadline(ctx, func() (*stripe.PaymentIntent, error) { return s.intents.Get(id, params) })
 	if err != nil {
 		return checkout.PaymentIntent{}, err
 	}
@@ -152,7 +152,7 @@ func (s *Stripe) CreateEphemeralKey(ctx context.Context, customerID string) (str
 		StripeVersion: stripe.String(s.ephemeralKeyVersion),
 	}
 	params.Context = ctx
-	key, err := s.ephemeralKeys.New(params)
+	key, err := withinDeadline(ctx, func() (*stripe.EphemeralKey, error) { return s.ephemeralKeys.New(params) })
 	if err != nil {
 		return "", err
 	}
@@ -160,4 +160,27 @@ func (s *Stripe) CreateEphemeralKey(ctx context.Context, customerID string) (str
 		return "", fmt.Errorf("stripe returned ephemeral key %s without a secret", key.ID)
 	}
 	return key.Secret, nil
+}
+
+// withinDeadline returns call's result, or ctx's error as soon as ctx ends. stripe-go sleeps
+// between its network retries without looking at the request's context, which could keep the
+// function past Lambda's deadline; an abandoned call's next attempt fails at once, its request
+// carrying the ended context.
+func withinDeadline[T any](ctx context.Context, call func() (T, error)) (T, error) {
+	type result struct {
+		value T
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := call()
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.value, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	}
 }
