@@ -7,15 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/winktravel/checkout/internal/app"
 	"github.com/winktravel/checkout/internal/localstack"
@@ -52,7 +48,7 @@ type harness struct {
 	t      *testing.T
 	fn     *app.Function
 	stripe *testenv.StripeRecorder
-	logs   *syncBuffer
+	logs   *testenv.LogBuffer
 }
 
 func newHarness(t *testing.T, overrides map[string]string) *harness {
@@ -62,7 +58,7 @@ func newHarness(t *testing.T, overrides map[string]string) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(rec.Close)
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -103,33 +99,9 @@ func (h *harness) invoke(ev events.APIGatewayV2HTTPRequest, remaining time.Durat
 	return resp
 }
 
-var requestCounter struct {
-	sync.Mutex
-	n int
-}
-
+// apiEvent is a request as API Gateway sends it.
 func apiEvent(caller, body string) events.APIGatewayV2HTTPRequest {
-	requestCounter.Lock()
-	requestCounter.n++
-	id := "req-" + strconv.Itoa(requestCounter.n)
-	requestCounter.Unlock()
-	ev := events.APIGatewayV2HTTPRequest{
-		Version:  "2.0",
-		RouteKey: "POST /api/checkout",
-		RawPath:  "/api/checkout",
-		Headers:  map[string]string{"content-type": "application/json", "wink-version": "2.0"},
-		Body:     body,
-		RequestContext: events.APIGatewayV2HTTPRequestContext{
-			RequestID: id,
-			HTTP:      events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "POST", Path: "/api/checkout"},
-		},
-	}
-	if caller != "" {
-		ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
-			JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: map[string]string{"sub": caller}},
-		}
-	}
-	return ev
+	return testenv.APIEvent(caller, body)
 }
 
 func checkoutBody(cartID string, extra string) string {
@@ -146,24 +118,6 @@ func decodeJSON(t *testing.T, body string) map[string]any {
 }
 
 func base64Encode(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	return len(p), nil
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(b.buf)
-}
 
 // ---- seeding, as the cart service writes its tables ----
 
@@ -204,47 +158,34 @@ func putCustomization(t *testing.T, id string, active bool, hosts []string, suff
 	}
 }
 
-func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
-
 // getCart reads a cart's raw item.
-func getCart(t *testing.T, id string) map[string]types.AttributeValue {
+func getCart(t *testing.T, id string) testenv.Item {
 	t.Helper()
-	out, err := db.GetItem(context.Background(), &dynamodb.GetItemInput{
-		TableName: aws.String(tableNames["CartsTable"]), ConsistentRead: aws.Bool(true),
-		Key: map[string]types.AttributeValue{"identifier": s(id)},
-	})
-	if err != nil || out.Item == nil {
+	item, err := local.Cart(context.Background(), id)
+	if err != nil || item == nil {
 		t.Fatalf("read cart %s: %v", id, err)
 	}
-	return out.Item
+	return item
 }
 
-// bookingsOfCart scans the bookings table for a cart's bookings.
-func bookingsOfCart(t *testing.T, cartID string) []map[string]types.AttributeValue {
+// bookingsOfCart returns a cart's bookings.
+func bookingsOfCart(t *testing.T, cartID string) []testenv.Item {
 	t.Helper()
-	var out []map[string]types.AttributeValue
-	p := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{
-		TableName:                 aws.String(tableNames["BookingsTable"]),
-		FilterExpression:          aws.String("shoppingCartIdentifier = :c"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":c": s(cartID)},
-		ConsistentRead:            aws.Bool(true),
-	})
-	for p.HasMorePages() {
-		page, err := p.NextPage(context.Background())
-		if err != nil {
-			t.Fatalf("scan bookings: %v", err)
-		}
-		out = append(out, page.Items...)
+	items, err := local.BookingsOfCart(context.Background(), cartID)
+	if err != nil {
+		t.Fatalf("bookings of cart %s: %v", cartID, err)
 	}
-	return out
+	return items
 }
 
-func str(av types.AttributeValue) string {
-	switch v := av.(type) {
-	case *types.AttributeValueMemberS:
-		return v.Value
-	case *types.AttributeValueMemberN:
-		return v.Value
+// bookingsOfGroup queries the byGroup index.
+func bookingsOfGroup(t *testing.T, group string) []testenv.Item {
+	t.Helper()
+	items, err := local.BookingsOfGroup(context.Background(), group)
+	if err != nil {
+		t.Fatalf("query byGroup: %v", err)
 	}
-	return ""
+	return items
 }
+
+var str = testenv.String

@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -9,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/winktravel/checkout/internal/testenv"
@@ -146,21 +143,6 @@ func TestConcurrentCheckoutsKeepInvariants(t *testing.T) {
 			t.Errorf("cart %s is %s with group %s, answered %v", id, str(cart["status"]), group, first[c]["groupIdentifier"])
 		}
 	}
-}
-
-// bookingsOfGroup queries the byGroup index.
-func bookingsOfGroup(t *testing.T, group string) []map[string]types.AttributeValue {
-	t.Helper()
-	out, err := db.Query(context.Background(), &dynamodb.QueryInput{
-		TableName:                 aws.String(tableNames["BookingsTable"]),
-		IndexName:                 aws.String("byGroup"),
-		KeyConditionExpression:    aws.String("groupIdentifier = :g"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":g": s(group)},
-	})
-	if err != nil {
-		t.Fatalf("query byGroup: %v", err)
-	}
-	return out.Items
 }
 
 // Every log line of a full run, failures included, is free of secrets.

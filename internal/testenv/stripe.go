@@ -3,6 +3,7 @@ package testenv
 import (
 	"bytes"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -42,6 +43,8 @@ func NewStripeRecorder(target string) (*StripeRecorder, error) {
 	proxy := &httputil.ReverseProxy{
 		Rewrite:        func(pr *httputil.ProxyRequest) { pr.SetURL(to) },
 		ModifyResponse: r.modifyResponse,
+		// A caller giving up (a stalled call, a deadline) is part of the tests, not news.
+		ErrorLog: log.New(io.Discard, "", 0),
 	}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
