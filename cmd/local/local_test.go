@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/winktravel/checkout/internal/project"
 	"github.com/winktravel/checkout/internal/sample"
 )
 
@@ -36,7 +37,7 @@ const startTimeout = 2 * time.Minute
 func TestMain(m *testing.M) { os.Exit(testMain(m)) }
 
 func testMain(m *testing.M) int {
-	root, err := moduleRoot()
+	root, err := project.Root()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -55,22 +56,6 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
-}
-
-// moduleRoot walks up from the working directory to go.mod.
-func moduleRoot() (string, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		if filepath.Dir(dir) == dir {
-			return "", fmt.Errorf("no go.mod above %s", wd)
-		}
-	}
 }
 
 func TestRunServesTheCheckoutAndStopsOnInterrupt(t *testing.T) {
@@ -218,7 +203,7 @@ type program struct {
 // the caller's, minus every setting the program reads, plus env.
 func programCommand(env map[string]string, args ...string) *exec.Cmd {
 	cmd := exec.Command(binary, args...)
-	cmd.Dir, _ = moduleRoot() // where template.yaml and, without CHECKOUT_TOOLS_DIR, .tools are
+	cmd.Dir, _ = project.Root() // where template.yaml and, without CHECKOUT_TOOLS_DIR, .tools are
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		switch {

@@ -38,6 +38,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/winktravel/checkout/internal/project"
 )
 
 // EnvToolsDir names the environment variable that overrides the tools directory.
@@ -94,7 +96,7 @@ type Stack struct {
 func ToolsDir() (string, error) {
 	dir := os.Getenv(EnvToolsDir)
 	if dir == "" {
-		root, err := moduleRoot()
+		root, err := project.Root()
 		if err != nil {
 			return "", fmt.Errorf("localstack: %w: set %s or run `make tools` at the module root", err, EnvToolsDir)
 		}
@@ -104,21 +106,6 @@ func ToolsDir() (string, error) {
 		return "", fmt.Errorf("localstack: tools directory %s is missing: run `make tools` at the module root", dir)
 	}
 	return dir, nil
-}
-
-func moduleRoot() (string, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		if filepath.Dir(dir) == dir {
-			return "", fmt.Errorf("no go.mod above %s", wd)
-		}
-	}
 }
 
 // toolPaths are the files Start runs, all under the tools directory.

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"gopkg.in/yaml.v3"
+
+	"github.com/winktravel/checkout/internal/project"
 )
 
 // Table is one AWS::DynamoDB::Table of the template.
@@ -26,27 +28,17 @@ type Table struct {
 	TTLAttribute string
 }
 
-// TemplatePath finds template.yaml in the module root: the nearest directory, from the working
-// directory up, that holds go.mod.
+// TemplatePath finds template.yaml in the module root.
 func TemplatePath() (string, error) {
-	dir, err := os.Getwd()
+	root, err := project.Root()
 	if err != nil {
 		return "", fmt.Errorf("find template.yaml: %w", err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			path := filepath.Join(dir, "template.yaml")
-			if _, err := os.Stat(path); err != nil {
-				return "", fmt.Errorf("find template.yaml in module root: %w", err)
-			}
-			return path, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("find template.yaml: no go.mod in the working directory or above it")
-		}
-		dir = parent
+	path := filepath.Join(root, "template.yaml")
+	if _, err := os.Stat(path); err != nil {
+		return "", fmt.Errorf("find template.yaml in module root: %w", err)
 	}
+	return path, nil
 }
 
 // Load reads the template and returns its DynamoDB tables keyed by logical id. A table counts
