@@ -184,3 +184,17 @@ CURRENCY ?= EUR
 ## seed: add a cart, under a new id, to the DynamoDB Local of a running `make run`.
 seed:
 	go run ./cmd/local seed -owner '$(OWNER)' -items '$(ITEMS)' -currency '$(CURRENCY)'
+
+# ---- benchmarks -------------------------------------------------------------
+# (owned by the performance work: cmd/bench, docs/performance.md)
+.PHONY: bench
+
+# Extra flags for cmd/bench, e.g. make bench BENCH_FLAGS='-iterations 1000'
+BENCH_FLAGS ?=
+
+## bench: the hot-path Go benchmarks, then cmd/bench: latency over the dependency floor, the
+## serial variant, throughput, allocations, peak RSS, bootstrap size and cold start, as one
+## table with PASS/FAIL per performance budget (fails if one fails). docs/performance.md.
+bench: tools build
+	go test -run='^$$' -bench=. -benchmem ./internal/httpapi/ ./internal/money/
+	go run ./cmd/bench $(BENCH_FLAGS)

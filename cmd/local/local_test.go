@@ -21,6 +21,7 @@ import (
 
 	"github.com/winktravel/checkout/internal/project"
 	"github.com/winktravel/checkout/internal/sample"
+	"github.com/winktravel/checkout/internal/testenv"
 )
 
 // These tests run the program as `make run` does: built, with real ports, DynamoDB Local and
@@ -191,7 +192,7 @@ func TestSeedWithoutServerIsOneClearLine(t *testing.T) {
 type program struct {
 	cmd    *exec.Cmd
 	done   chan error // receives Wait's result
-	stderr *syncBuffer
+	stderr *testenv.LogBuffer
 
 	mu    sync.Mutex
 	lines []string
@@ -221,7 +222,7 @@ func programCommand(env map[string]string, args ...string) *exec.Cmd {
 
 func startProgram(t *testing.T, env map[string]string) *program {
 	t.Helper()
-	p := &program{cmd: programCommand(env), stderr: &syncBuffer{}, ready: make(chan struct{}), eof: make(chan struct{})}
+	p := &program{cmd: programCommand(env), stderr: &testenv.LogBuffer{}, ready: make(chan struct{}), eof: make(chan struct{})}
 	p.cmd.Stderr = p.stderr
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
@@ -296,7 +297,7 @@ func startDying(t *testing.T, cmd *exec.Cmd) chan error {
 // runWithin runs cmd to its end and returns its combined output.
 func runWithin(t *testing.T, cmd *exec.Cmd, limit time.Duration) (string, error) {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &testenv.LogBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	done := startDying(t, cmd)
 	select {
@@ -355,21 +356,4 @@ func checkout(t *testing.T, endpoint, token, cartID string) (int, map[string]any
 		t.Fatalf("checkout of %s: %s, body not JSON: %v", cartID, resp.Status, err)
 	}
 	return resp.StatusCode, decoded
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -35,7 +35,7 @@ type Result struct {
 const maxBeginAttempts = 3
 
 // Checkout turns the caller's cart into a group of bookings and a PaymentIntent, or returns the
-// ones an earlier attempt created (SPEC section 5).
+// ones an earlier attempt created.
 func (s *Service) Checkout(ctx context.Context, req Request) (Result, error) {
 	log := s.log.With(slog.String("cartId", req.ShoppingCartIdentifier))
 

@@ -1,4 +1,4 @@
-// Package config reads the function's settings from the environment (SPEC section 7) and checks
+// Package config reads the function's settings from the environment and checks
 // them, so that a misconfiguration fails the cold start instead of the first request.
 package config
 

@@ -10,7 +10,7 @@ import (
 	"github.com/winktravel/checkout/internal/checkout"
 )
 
-// The records mirror the tables' attributes (SPEC section 4); the domain types stay SDK-free.
+// The records mirror the tables' attributes; the domain types stay SDK-free.
 
 type cartRecord struct {
 	Identifier      string          `dynamodbav:"identifier"`

@@ -42,7 +42,7 @@ func attributes(defs []types.AttributeDefinition) []string {
 	return out
 }
 
-// The schema of SPEC section 4, as the template must describe it.
+// The schema of the four tables, as the template must describe it.
 func TestLoadTemplateTables(t *testing.T) {
 	all := loadProjectTables(t)
 
@@ -63,7 +63,7 @@ func TestLoadTemplateTables(t *testing.T) {
 		for id := range all {
 			got = append(got, id)
 		}
-		t.Fatalf("tables = %v, want the four of SPEC section 4", got)
+		t.Fatalf("tables = %v, want the four checkout tables", got)
 	}
 	for id, w := range want {
 		t.Run(id, func(t *testing.T) {

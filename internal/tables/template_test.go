@@ -10,7 +10,7 @@ import (
 )
 
 // Guards on template.yaml that cfn-lint does not give: least-privilege IAM, the authorized route
-// and the function settings the build relies on (SPEC section 8).
+// and the function settings the build relies on.
 
 func parseYAML(t *testing.T, data string) *yaml.Node {
 	t.Helper()
