@@ -39,7 +39,7 @@ const maxBeginAttempts = 3
 func (s *Service) Checkout(ctx context.Context, req Request) (Result, error) {
 	log := s.log.With(slog.String("cartId", req.ShoppingCartIdentifier))
 
-	// Step 2: the independent reads, concurrently.
+	// The independent reads, concurrently.
 	var (
 		cart                        Cart
 		customization               *Customization
@@ -77,7 +77,7 @@ func (s *Service) Checkout(ctx context.Context, req Request) (Result, error) {
 		return Result{}, fmt.Errorf("read stripe customer of %s: %w", req.Caller, customerErr)
 	}
 
-	// Step 3, in the order of precedence: validation, cart-not-found, forbidden, the rest.
+	// The checks, in the order of precedence: validation, cart-not-found, forbidden, the rest.
 	if usable := customization != nil && customization.Active; !s.redirectAllowed(req.Redirect, customization, usable) {
 		return Result{}, Invalid(FieldError{Field: "redirectUrl", Message: "host is not allowed"})
 	}
@@ -108,7 +108,7 @@ func (s *Service) Checkout(ctx context.Context, req Request) (Result, error) {
 		return s.replay(ctx, *cart.Checkout)
 	}
 
-	// Steps 4 and 5: the transaction and the Stripe customer, concurrently. A failed customer
+	// The transaction and the Stripe customer, concurrently. A failed customer
 	// never undoes a committed transaction: a retry resumes from the stored state.
 	var customerID string
 	var ensureErr error
@@ -133,7 +133,7 @@ func (s *Service) Checkout(ctx context.Context, req Request) (Result, error) {
 		log.InfoContext(ctx, "resuming checkout", slog.Time("startedAt", state.StartedAt))
 	}
 
-	// Step 6: the PaymentIntent and the ephemeral key, concurrently.
+	// The PaymentIntent and the ephemeral key, concurrently.
 	var (
 		intent       PaymentIntent
 		ephemeralKey string
@@ -158,7 +158,7 @@ func (s *Service) Checkout(ctx context.Context, req Request) (Result, error) {
 		return Result{}, failure(KindAlreadyPaid, "The shopping cart has already been paid.")
 	}
 
-	// Step 7.
+	// The cart records the Stripe ids and becomes CHECKED_OUT.
 	err = s.carts.Complete(ctx, req.ShoppingCartIdentifier, state.GroupIdentifier, customerID, intent.ID)
 	if errors.Is(err, ErrCartChanged) {
 		return Result{}, s.explainChanged(ctx, req.ShoppingCartIdentifier)

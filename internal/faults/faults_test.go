@@ -127,19 +127,19 @@ func TestFaultAtEachStep(t *testing.T) {
 		wantCart   string        // the cart's status after the faulty call: how far the flow got
 		remaining  time.Duration // Lambda time left for the faulty call; 0 means faultRemaining
 	}{
-		// Step 2: the reads never reach DynamoDB.
+		// The reads never reach DynamoDB.
 		{"reads time out", "GetItem", []toxic{timeout("dynamodb", "upstream")}, 500, "OPEN", 0},
 		{"reads reset", "GetItem", []toxic{reset("dynamodb", "upstream")}, 500, "OPEN", 0},
-		// Step 4: the transaction commits, its answer is lost (and the SDK's retries with it).
+		// The transaction commits, its answer is lost (and the SDK's retries with it).
 		{"transaction answer times out", "TransactWriteItems", []toxic{timeout("dynamodb", "downstream")}, 500, "CHECKING_OUT", 0},
 		{"transaction answer reset", "TransactWriteItems", []toxic{reset("dynamodb", "downstream")}, 500, "CHECKING_OUT", 0},
-		// Step 5, concurrent with the transaction: Stripe creates the customer, its answer is lost.
+		// Concurrent with the transaction: Stripe creates the customer, its answer is lost.
 		{"customer answer reset", "POST /v1/customers", []toxic{reset("stripe", "downstream")}, 500, "CHECKING_OUT", 0},
 		{"customer answer times out", "POST /v1/customers", []toxic{timeout("stripe", "downstream")}, 500, "CHECKING_OUT", 0},
-		// Step 6: Stripe creates the PaymentIntent (and the ephemeral key), the answers are lost.
+		// Stripe creates the PaymentIntent (and the ephemeral key), the answers are lost.
 		{"payment intent answer reset", "POST /v1/payment_intents", []toxic{reset("stripe", "downstream")}, 500, "CHECKING_OUT", 0},
 		{"payment intent answer times out", "POST /v1/payment_intents", []toxic{timeout("stripe", "downstream")}, 500, "CHECKING_OUT", 0},
-		// Step 7: the final update never arrives, or is applied and its answer lost.
+		// The final update never arrives, or is applied and its answer lost.
 		{"final update reset", "POST /v1/payment_intents", []toxic{reset("dynamodb", "upstream")}, 500, "CHECKING_OUT", 0},
 		{"final update answer times out", "POST /v1/payment_intents", []toxic{timeout("dynamodb", "downstream")}, 500, "CHECKED_OUT", 0},
 		// stripe-go sleeps between its retries without looking at the deadline: with little time
