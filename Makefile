@@ -61,7 +61,11 @@ STATICCHECK_STAMP    := $(TOOLS)/bin/.installed-staticcheck-$(STATICCHECK_VERSIO
 TOXIPROXY_STAMP      := $(TOOLS)/bin/.installed-toxiproxy-$(TOXIPROXY_VERSION)
 
 ## tools: install the pinned local stack and linters into .tools/ (idempotent).
-tools: $(DYNAMODB_LOCAL_STAMP) $(STRIPE_MOCK_STAMP) $(STRIPE_MOCK_FIXTURES) $(MOTO_STAMP) $(STATICCHECK_STAMP) $(TOXIPROXY_STAMP)
+tools: local-tools $(MOTO_STAMP) $(STATICCHECK_STAMP) $(TOXIPROXY_STAMP)
+
+## local-tools: only what `make run` needs (DynamoDB Local, stripe-mock), so that it starts sooner.
+.PHONY: local-tools
+local-tools: $(DYNAMODB_LOCAL_STAMP) $(STRIPE_MOCK_STAMP) $(STRIPE_MOCK_FIXTURES)
 
 # DynamoDB Local from Maven Central: DynamoDBLocal.jar plus its runtime jars and the
 # sqlite4java native library in DynamoDBLocal_lib/ (Windows/macOS natives left out).
@@ -172,7 +176,7 @@ clean:
 ## run: the checkout on http://127.0.0.1:3000 over DynamoDB Local and stripe-mock, with sample
 ## data; settings in docs/local.md. Built then exec'd, so that Ctrl-C reaches the server itself
 ## (`go run` would stand in between).
-run: tools
+run: local-tools
 	go build -o bin/local ./cmd/local
 	exec bin/local
 
