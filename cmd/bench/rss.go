@@ -17,10 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
+	"github.com/winktravel/checkout/internal/localstack"
 	"github.com/winktravel/checkout/internal/sample"
 	"github.com/winktravel/checkout/internal/testenv"
 )
@@ -83,12 +80,7 @@ func serverPeakRSS(ctx context.Context, root, bin string, batches, n int) (int64
 		return 0, fmt.Errorf("the local server was not ready within 2 minutes:\n%s", stderr.String())
 	}
 
-	db := dynamodb.New(dynamodb.Options{
-		Region:                          "us-east-1",
-		BaseEndpoint:                    aws.String("http://127.0.0.1:" + strconv.Itoa(dynamoPort)),
-		Credentials:                     credentials.NewStaticCredentialsProvider("local", "local", ""),
-		DisableValidateResponseChecksum: true,
-	})
+	db := localstack.DynamoDBClient("http://127.0.0.1:" + strconv.Itoa(dynamoPort))
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}, Timeout: time.Minute}
 	url := "http://127.0.0.1:" + strconv.Itoa(port) + "/api/checkout"
 	runID := randomID()[:8]

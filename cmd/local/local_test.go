@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/winktravel/checkout/internal/localstack"
 	"github.com/winktravel/checkout/internal/project"
 	"github.com/winktravel/checkout/internal/sample"
 	"github.com/winktravel/checkout/internal/testenv"
@@ -191,7 +191,7 @@ func TestSeedWithoutServerIsOneClearLine(t *testing.T) {
 // program is the running server.
 type program struct {
 	cmd    *exec.Cmd
-	done   chan error // receives Wait's result
+	done   <-chan error // receives Wait's result
 	stderr *testenv.LogBuffer
 
 	mu    sync.Mutex
@@ -272,23 +272,11 @@ func (p *program) waitForBanner(t *testing.T) string {
 	return ""
 }
 
-// startDying starts cmd so that it gets SIGKILL if the test binary dies (see pdeathsig_*.go).
-// The kernel ties that signal to the thread that forked the child, so the starting goroutine
-// keeps its thread locked, never unlocked, for the child's whole life.
-func startDying(t *testing.T, cmd *exec.Cmd) chan error {
+// startDying starts cmd tied to the test binary: it dies if the test binary dies.
+func startDying(t *testing.T, cmd *exec.Cmd) <-chan error {
 	t.Helper()
-	cmd.SysProcAttr = dieWithParent()
-	started, done := make(chan error, 1), make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		done <- cmd.Wait()
-	}()
-	if err := <-started; err != nil {
+	done, err := localstack.StartTied(cmd)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return done

@@ -22,8 +22,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/winktravel/checkout/internal/app"
@@ -264,7 +262,7 @@ func start(ctx context.Context, getenv func(string) string, stderr io.Writer) (_
 
 	setupCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := createTablesAndSeed(setupCtx, localDynamo(stack.DynamoEndpoint), cfg); err != nil {
+	if err := createTablesAndSeed(setupCtx, localstack.DynamoDBClient(stack.DynamoEndpoint), cfg); err != nil {
 		return nil, err
 	}
 	fn, err := app.New(setupCtx, cfg, logger, app.Options{})
@@ -295,38 +293,19 @@ func start(ctx context.Context, getenv func(string) string, stderr io.Writer) (_
 // createTablesAndSeed creates the tables of template.yaml (kept if they exist, with
 // LOCAL_DATA_DIR) and writes the sample customizations and carts, the carts reset to OPEN.
 func createTablesAndSeed(ctx context.Context, db *dynamodb.Client, cfg config.Config) error {
-	path, err := tables.TemplatePath()
-	if err != nil {
-		return fmt.Errorf("find template.yaml: %w", err)
-	}
-	defs, err := tables.Load(path)
-	if err != nil {
-		return fmt.Errorf("read the tables of %s: %w", path, err)
-	}
 	names := map[string]string{
 		"CartsTable":          cfg.CartsTable,
 		"BookingsTable":       cfg.BookingsTable,
 		"CustomizationsTable": cfg.CustomizationsTable,
 		"CustomersTable":      cfg.CustomersTable,
 	}
-	if err := tables.Create(ctx, db, defs, names); err != nil {
+	if err := tables.CreateFromTemplate(ctx, db, names); err != nil {
 		return fmt.Errorf("create the tables in DynamoDB Local: %w", err)
 	}
 	if err := sample.Seed(ctx, db, cfg.CartsTable, cfg.CustomizationsTable, time.Now()); err != nil {
 		return fmt.Errorf("write the sample data: %w", err)
 	}
 	return nil
-}
-
-// localDynamo is a DynamoDB client for DynamoDB Local, independent of any AWS configuration.
-func localDynamo(endpoint string) *dynamodb.Client {
-	return dynamodb.New(dynamodb.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(endpoint),
-		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
-		// DynamoDB Local's CRC32 response checksums do not always match (see internal/app).
-		DisableValidateResponseChecksum: true,
-	})
 }
 
 // setLocalAWSEnv gives the function's AWS SDK dummy credentials and a region, and drops every

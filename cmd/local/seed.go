@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/winktravel/checkout/internal/config"
+	"github.com/winktravel/checkout/internal/localstack"
 	"github.com/winktravel/checkout/internal/sample"
 )
 
@@ -71,7 +72,7 @@ func seed(getenv func(string) string, stdout io.Writer, owner string, rooms int,
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cart := sample.NewCart(newCartID(owner), owner, currency, rooms, time.Now().Add(7*24*time.Hour))
-	if err := sample.PutCart(ctx, localDynamo(dynamoURL), cfg.CartsTable, cart); err != nil {
+	if err := sample.PutCart(ctx, localstack.DynamoDBClient(dynamoURL), cfg.CartsTable, cart); err != nil {
 		if _, ok := errors.AsType[*types.ResourceNotFoundException](err); ok {
 			return fmt.Errorf("DynamoDB on %s has no table %s: is it the one `make run` started (with the same CARTS_TABLE)?", dynamoURL, cfg.CartsTable)
 		}

@@ -24,25 +24,39 @@ type child struct {
 	waitErr error         // set before done is closed
 }
 
-// startChild starts argv in its own process group.
-//
-// On Linux the child also gets SIGKILL when its parent dies (Pdeathsig), so it
-// cannot outlive a test binary that is killed or exits without Stop. The kernel
-// ties that signal to the thread that forked the child, not to the process, and
-// Go retires or reuses threads freely; so the child is started and waited for
-// from a goroutine that holds its OS thread locked for the child's whole life.
+// startChild starts argv as a tied child (see StartTied).
 func startChild(name string, argv, env []string, sink *logSink) (*child, error) {
 	ch := &child{name: name, out: &output{sink: sink, prefix: "[" + name + "] "}, done: make(chan struct{})}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout = ch.out
 	cmd.Stderr = ch.out
-	cmd.SysProcAttr = sysProcAttr()
 	// Do not wait for ever for the output pipe if something else inherited it.
 	cmd.WaitDelay = 2 * time.Second
 	ch.cmd = cmd
+	waited, err := StartTied(cmd)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		ch.waitErr = <-waited
+		ch.out.flush()
+		close(ch.done)
+	}()
+	return ch, nil
+}
 
-	started := make(chan error, 1)
+// StartTied starts cmd in its own process group (so that the whole group can be stopped) and,
+// on Linux, tied to this process: the kernel SIGKILLs it when this process dies (Pdeathsig),
+// so it cannot outlive a test binary that is killed or exits early. The returned channel
+// receives cmd.Wait's result.
+//
+// The kernel ties that signal to the thread that forked the child, not to the process, and Go
+// retires or reuses threads freely; so the child is started and waited for from a goroutine
+// that holds its OS thread locked for the child's whole life.
+func StartTied(cmd *exec.Cmd) (<-chan error, error) {
+	cmd.SysProcAttr = sysProcAttr()
+	started, waited := make(chan error, 1), make(chan error, 1)
 	go func() {
 		// Never unlocked: when this goroutine returns, after the child is reaped,
 		// Go ends the thread instead of handing it to other goroutines.
@@ -52,14 +66,12 @@ func startChild(name string, argv, env []string, sink *logSink) (*child, error) 
 			return
 		}
 		started <- nil
-		ch.waitErr = cmd.Wait()
-		ch.out.flush()
-		close(ch.done)
+		waited <- cmd.Wait()
 	}()
 	if err := <-started; err != nil {
 		return nil, err
 	}
-	return ch, nil
+	return waited, nil
 }
 
 func (ch *child) exited() bool {

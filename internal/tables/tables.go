@@ -3,6 +3,7 @@
 package tables
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -39,6 +40,20 @@ func TemplatePath() (string, error) {
 		return "", fmt.Errorf("find template.yaml in module root: %w", err)
 	}
 	return path, nil
+}
+
+// CreateFromTemplate creates the tables of the project's template.yaml under names (logical
+// id -> table name): Load and Create in one call.
+func CreateFromTemplate(ctx context.Context, db *dynamodb.Client, names map[string]string) error {
+	path, err := TemplatePath()
+	if err != nil {
+		return err
+	}
+	defs, err := Load(path)
+	if err != nil {
+		return err
+	}
+	return Create(ctx, db, defs, names)
 }
 
 // Load reads the template and returns its DynamoDB tables keyed by logical id. A table counts

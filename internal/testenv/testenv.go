@@ -9,8 +9,6 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/winktravel/checkout/internal/app"
@@ -70,21 +68,8 @@ func (e *Env) init(ctx context.Context) error {
 			return err
 		}
 	}
-	e.DB = dynamodb.New(dynamodb.Options{
-		Region:                          "us-east-1",
-		BaseEndpoint:                    aws.String(e.Stack.DynamoEndpoint),
-		Credentials:                     credentials.NewStaticCredentialsProvider("local", "local", ""),
-		DisableValidateResponseChecksum: true,
-	})
-	path, err := tables.TemplatePath()
-	if err != nil {
-		return err
-	}
-	defs, err := tables.Load(path)
-	if err != nil {
-		return err
-	}
-	if err := tables.Create(ctx, e.DB, defs, Tables); err != nil {
+	e.DB = localstack.DynamoDBClient(e.Stack.DynamoEndpoint)
+	if err := tables.CreateFromTemplate(ctx, e.DB, Tables); err != nil {
 		return fmt.Errorf("create tables: %w", err)
 	}
 	return nil
