@@ -265,6 +265,9 @@ func TestStripeUnavailableAfterBookingsThenRetryCompletes(t *testing.T) {
 	if got := str(getCart(t, "outage-1")["status"]); got != "CHECKED_OUT" {
 		t.Errorf("cart status %s after the retry", got)
 	}
+	if n := len(h.stripe.Calls("GET", "/v1/payment_intents/search")); n != 0 {
+		t.Errorf("%d PaymentIntent searches within the idempotency window, want none: the key is enough", n)
+	}
 }
 
 func TestMoneyReachesStripeExactly(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/winktravel/checkout/internal/money"
 )
@@ -29,6 +30,11 @@ type Result struct {
 	GroupIdentifier string
 	BookingCodes    []string
 }
+
+// idempotencyKeyTrusted is how long after a checkout started its PaymentIntent idempotency key
+// is relied on. Stripe keeps keys for at least 24 hours, counted from the first create, which
+// comes after the start; the hour in between is margin.
+const idempotencyKeyTrusted = 23 * time.Hour
 
 // maxBeginAttempts bounds the two races the flow retries: losing the cart to a concurrent
 // change, and a booking-code collision.
@@ -140,9 +146,7 @@ func (s *Service) Checkout(ctx context.Context, req Request) (Result, error) {
 		piErr, ekErr error
 	)
 	s.concurrently(
-		func() {
-			intent, piErr = s.payments.CreatePaymentIntent(ctx, paymentIntentRequest(req.ShoppingCartIdentifier, state, customerID))
-		},
+		func() { intent, piErr = s.paymentIntent(ctx, req.ShoppingCartIdentifier, state, customerID) },
 		func() { ephemeralKey, ekErr = s.payments.CreateEphemeralKey(ctx, customerID) },
 	)
 	if errors.Is(piErr, ErrAmountTooSmall) {
@@ -364,6 +368,25 @@ func (s *Service) ensureCustomer(ctx context.Context, owner, known string) (stri
 		return "", fmt.Errorf("store stripe customer %s: %w", created, err)
 	}
 	return stored, nil
+}
+
+// paymentIntent creates the group's PaymentIntent under its idempotency key, so that a retry
+// gets the intent the first attempt created. Once the key may have expired, it first looks the
+// intent up by the group's metadata: a group never gets a second PaymentIntent.
+func (s *Service) paymentIntent(ctx context.Context, cartID string, state State, customerID string) (PaymentIntent, error) {
+	if age := s.now().Sub(state.StartedAt); age >= idempotencyKeyTrusted {
+		intent, found, err := s.payments.FindPaymentIntent(ctx, state.GroupIdentifier)
+		if err != nil {
+			return PaymentIntent{}, fmt.Errorf("look up the payment intent of a checkout started %v ago: %w", age.Round(time.Minute), err)
+		}
+		if found {
+			s.log.InfoContext(ctx, "found the payment intent of a checkout older than its idempotency key",
+				slog.String("cartId", cartID), slog.String("groupId", state.GroupIdentifier),
+				slog.String("paymentIntentId", intent.ID))
+			return intent, nil
+		}
+	}
+	return s.payments.CreatePaymentIntent(ctx, paymentIntentRequest(cartID, state, customerID))
 }
 
 // replay answers a checked-out cart again: same group, codes, customer and client secret, and a

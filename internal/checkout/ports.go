@@ -39,6 +39,10 @@ type Payments interface {
 	// small is ErrAmountTooSmall.
 	CreatePaymentIntent(ctx context.Context, req PaymentIntentRequest) (PaymentIntent, error)
 	GetPaymentIntent(ctx context.Context, id string) (PaymentIntent, error)
+	// FindPaymentIntent looks a group's PaymentIntent up by its groupIdentifier metadata, for
+	// when the idempotency key may have expired. A canceled intent does not count. Stripe's
+	// search lags creation (up to an hour during outages): a miss is only final for old intents.
+	FindPaymentIntent(ctx context.Context, groupID string) (intent PaymentIntent, found bool, err error)
 	// CreateEphemeralKey returns the key's secret, never empty.
 	CreateEphemeralKey(ctx context.Context, customerID string) (string, error)
 }

@@ -134,6 +134,35 @@ func (s *Stripe) GetPaymentIntent(ctx context.Context, id string) (checkout.Paym
 	return paymentIntent(pi)
 }
 
+// FindPaymentIntent searches the PaymentIntents whose groupIdentifier metadata is groupID and
+// returns one that is not canceled.
+func (s *Stripe) FindPaymentIntent(ctx context.Context, groupID string) (checkout.PaymentIntent, bool, error) {
+	params := &stripe.PaymentIntentSearchParams{}
+	params.Context = ctx
+	params.Query = "metadata['groupIdentifier']:'" + searchQuoter.Replace(groupID) + "'"
+	params.Limit = stripe.Int64(10)
+	params.Single = true
+	found, err := withinDeadline(ctx, func() (*stripe.PaymentIntent, error) {
+		iter := s.intents.Search(params)
+		for iter.Next() {
+			pi := iter.PaymentIntent()
+			// Search matches what Stripe indexed; check the one field that matters exactly.
+			if pi.Metadata["groupIdentifier"] == groupID && pi.Status != stripe.PaymentIntentStatusCanceled {
+				return pi, nil
+			}
+		}
+		return nil, iter.Err()
+	})
+	if err != nil || found == nil {
+		return checkout.PaymentIntent{}, false, err
+	}
+	intent, err := paymentIntent(found)
+	return intent, err == nil, err
+}
+
+// searchQuoter escapes a value for a quoted string of Stripe's search query language.
+var searchQuoter = strings.NewReplacer(`\`, `\\`, `'`, `\'`)
+
 func paymentIntent(pi *stripe.PaymentIntent) (checkout.PaymentIntent, error) {
 	if pi.ID == "" || pi.ClientSecret == "" {
 		return checkout.PaymentIntent{}, errors.New("stripe returned a payment intent without id or client secret")

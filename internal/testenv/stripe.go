@@ -30,7 +30,8 @@ type StripeRequest struct {
 	IdempotencyKey string
 	StripeVersion  string
 	Authorization  string
-	Form           url.Values
+	Form           url.Values // the form body
+	Query          url.Values // the URL's query
 }
 
 // NewStripeRecorder starts a recorder forwarding to stripe-mock at target.
@@ -57,6 +58,7 @@ func NewStripeRecorder(target string) (*StripeRecorder, error) {
 			StripeVersion:  req.Header.Get("Stripe-Version"),
 			Authorization:  req.Header.Get("Authorization"),
 			Form:           form,
+			Query:          req.URL.Query(),
 		})
 		intercept, stall, observe := r.intercept, r.stall, r.observe
 		r.mu.Unlock()
