@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/winktravel/checkout/internal/payments"
+	"github.com/winktravel/checkout/internal/sample"
 )
 
 var bookingCodePattern = regexp.MustCompile(`^WK-[0-9A-HJKMNP-TV-Z]{8}$`)
@@ -344,7 +345,7 @@ func TestErrorRows(t *testing.T) {
 	putCustomization(t, "cz-inactive", false, []string{"inactive.example.org"}, "")
 	putCart(t, cartSpec{id: "rows-open", owner: "traveller-e", items: []itemSpec{{amount: "42"}}})
 	putCart(t, cartSpec{id: "rows-empty", owner: "traveller-e"})
-	putCart(t, cartSpec{id: "rows-expired", owner: "traveller-e", items: []itemSpec{{amount: "42"}}, expiresAt: time.Now().Add(-time.Minute).Unix()})
+	putCart(t, cartSpec{id: "rows-expired", owner: "traveller-e", items: []itemSpec{{amount: "42"}}, expiresAt: sample.LongExpired(time.Now()).Unix()})
 	putCart(t, cartSpec{id: "rows-mixed", owner: "traveller-e", items: []itemSpec{{amount: "42"}, {amount: "10", currency: "USD"}}})
 	many := make([]itemSpec, 100)
 	for i := range many {

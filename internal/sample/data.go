@@ -24,7 +24,12 @@ func Customizations() []Customization {
 	}
 }
 
-// Carts returns the sample carts, expiring a week after now (one already expired).
+// LongExpired is an expiry that TTL leaves alone: DynamoDB Local, like DynamoDB, does not delete
+// an item whose TTL timestamp lies more than five years in the past, while one that expired
+// recently is gone within seconds locally. Sample and test carts that must stay expired use it.
+func LongExpired(now time.Time) time.Time { return now.AddDate(-6, 0, 0) }
+
+// Carts returns the sample carts, expiring a week after now (one long expired).
 func Carts(now time.Time) []Cart {
 	week := now.Add(7 * 24 * time.Hour)
 	return []Cart{
@@ -37,7 +42,7 @@ func Carts(now time.Time) []Cart {
 			{HotelName: "Shinjuku Stay", Amount: "42000"},
 			{HotelName: "Asakusa Inn", Amount: "18500"},
 		}},
-		{ID: "cart-alice-expired", Owner: Alice, Currency: "EUR", ExpiresAt: now.Add(-time.Hour), Items: []Item{
+		{ID: "cart-alice-expired", Owner: Alice, Currency: "EUR", ExpiresAt: LongExpired(now), Items: []Item{
 			{HotelName: "Hotel Yesterday", Amount: "120.00"},
 		}},
 		{ID: "cart-bob-kuwait", Owner: Bob, Currency: "KWD", ExpiresAt: week, Items: []Item{
