@@ -99,10 +99,14 @@ func (c *Carts) Begin(ctx context.Context, cart checkout.Cart, state checkout.St
 	if !errors.As(err, &canceled) {
 		return err
 	}
+	// A cancelled transaction wrote nothing. A conflict on the cart is another writer of the
+	// cart at the same time (another checkout of it, an edit): the same race as a failed
+	// condition, and as safe to settle by reading the cart again, since the next transaction is
+	// conditional on what that read saw. Any other reason, a conflict on a new booking code
+	// included, is returned as it is: an internal error, and the caller's retry starts over.
 	for i, reason := range canceled.CancellationReasons {
 		code := aws.ToString(reason.Code)
 		switch {
-		// A conflicting transaction on the cart is another checkout of it: the same race.
 		case i == 0 && (code == "ConditionalCheckFailed" || code == "TransactionConflict"):
 			return checkout.ErrCartChanged
 		case i > 0 && code == "ConditionalCheckFailed":

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,8 +22,9 @@ import (
 
 // The adapters run against DynamoDB Local with the tables of template.yaml.
 var (
-	db    *dynamodb.Client
-	names = testenv.Tables
+	db       *dynamodb.Client
+	endpoint string // DynamoDB Local's
+	names    = testenv.Tables
 )
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
@@ -36,7 +38,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer env.Stop()
-	db = env.DB
+	db, endpoint = env.DB, env.Stack.DynamoEndpoint
 	return m.Run()
 }
 
@@ -126,6 +128,64 @@ func TestBookingCodeCollisionWritesNothing(t *testing.T) {
 		Key: map[string]types.AttributeValue{"bookingCode": &types.AttributeValueMemberS{Value: taken}}})
 	if g := out.Item["groupIdentifier"].(*types.AttributeValueMemberS).Value; g != state.GroupIdentifier {
 		t.Errorf("the taken booking was overwritten by group %s", g)
+	}
+}
+
+// DynamoDB cancels the checkout transaction with one reason per item (the cart first): a failed
+// condition or a conflict on the cart is a lost race, a failed condition on a booking is a taken
+// code, and any other reason stays the SDK's error (an internal error). The answers come from an
+// observer in front of DynamoDB Local, which never sees the transactions.
+func TestBeginMapsCancellationReasons(t *testing.T) {
+	ctx := context.Background()
+	observer, err := testenv.NewDynamoObserver(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer observer.Close()
+	carts := dynamo.NewCarts(localstack.DynamoDBClient(observer.URL()), names["CartsTable"], names["BookingsTable"])
+	cart := seedCart(t, "adapter-reasons")
+	tests := []struct {
+		reasons []string
+		want    error // nil: the SDK's *types.TransactionCanceledException itself
+	}{
+		{[]string{"ConditionalCheckFailed", "None"}, checkout.ErrCartChanged},
+		{[]string{"TransactionConflict", "None"}, checkout.ErrCartChanged},
+		{[]string{"None", "ConditionalCheckFailed"}, checkout.ErrBookingCodeTaken},
+		{[]string{"None", "None", "ConditionalCheckFailed"}, checkout.ErrBookingCodeTaken},
+		{[]string{"None", "TransactionConflict"}, nil},
+		{[]string{"ThrottlingError", "None"}, nil},
+		{[]string{"None", "ValidationError"}, nil},
+	}
+	for _, tc := range tests {
+		var calls atomic.Int32
+		observer.SetFault(func(operation string) *testenv.DynamoError {
+			if operation != "TransactWriteItems" {
+				return nil
+			}
+			calls.Add(1)
+			return &testenv.DynamoError{Status: 400, Code: "TransactionCanceledException",
+				Message: "Transaction cancelled", CancellationReasons: tc.reasons}
+		})
+		codes := make([]string, len(tc.reasons)-1)
+		for i := range codes {
+			codes[i] = checkout.NewBookingCode()
+		}
+		state, bookings := draft(cart, codes...)
+		err := carts.Begin(ctx, cart, state, bookings)
+		var canceled *types.TransactionCanceledException
+		switch {
+		case calls.Load() != 1:
+			t.Errorf("reasons %v: %d transactions sent, want 1", tc.reasons, calls.Load())
+		case tc.want != nil && !errors.Is(err, tc.want):
+			t.Errorf("reasons %v: %v, want %v", tc.reasons, err, tc.want)
+		case tc.want == nil && (!errors.As(err, &canceled) ||
+			errors.Is(err, checkout.ErrCartChanged) || errors.Is(err, checkout.ErrBookingCodeTaken)):
+			t.Errorf("reasons %v: %v, want the TransactionCanceledException itself", tc.reasons, err)
+		}
+	}
+	observer.SetFault(nil)
+	if got, err := carts.Get(ctx, "adapter-reasons"); err != nil || got.Status != checkout.CartOpen {
+		t.Errorf("cart %+v %v, want it OPEN", got, err)
 	}
 }
 

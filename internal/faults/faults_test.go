@@ -38,6 +38,9 @@ var (
 	toxics  *toxiproxy.Client
 	proxies = map[string]*toxiproxy.Proxy{}
 	logs    = &testenv.LogBuffer{}
+	logger  = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	// settings configure every function the tests build: DynamoDB and Stripe through the proxies.
+	settings func(string) string
 )
 
 const (
@@ -85,12 +88,31 @@ func run(m *testing.M) int {
 	if err := os.Setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamo.URL()); err != nil {
 		return fail("point the function at the proxy", err)
 	}
-	settings := env.Settings("http://"+proxies["stripe"].Listen, map[string]string{"AWS_ENDPOINT_URL_DYNAMODB": dynamo.URL()})
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	settings = env.Settings("http://"+proxies["stripe"].Listen, map[string]string{"AWS_ENDPOINT_URL_DYNAMODB": dynamo.URL()})
 	if fn, err = testenv.Function(ctx, settings, logger, app.Options{}); err != nil {
 		return fail("build the function", err)
 	}
 	return m.Run()
+}
+
+// startScenario gives a scenario a function of its own, as if it ran in a fresh warm container,
+// and an empty log that is printed if the scenario fails. The AWS SDK's retry quota is a token
+// bucket of each DynamoDB client: the retries of one scenario must not drain the quota that the
+// SDK retries of the next one rely on.
+func startScenario(t *testing.T) {
+	t.Helper()
+	logs.Reset()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("function log:\n%s", logs.String())
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var err error
+	if fn, err = testenv.Function(ctx, settings, logger, app.Options{}); err != nil {
+		t.Fatalf("build the function: %v", err)
+	}
 }
 
 // toxic is one Toxiproxy toxic. Upstream (towards DynamoDB or Stripe) it loses the request before
@@ -150,12 +172,7 @@ func TestFaultAtEachStep(t *testing.T) {
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			logs.Reset()
-			t.Cleanup(func() {
-				if t.Failed() {
-					t.Logf("function log:\n%s", logs.String())
-				}
-			})
+			startScenario(t)
 			cartID, owner := fmt.Sprintf("fault-%d", i), fmt.Sprintf("traveller-fault-%d", i)
 			const items = 2
 			putCart(t, cartID, owner, items)
