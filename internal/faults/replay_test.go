@@ -13,7 +13,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/winktravel/checkout/internal/app"
 	"github.com/winktravel/checkout/internal/testenv"
 )
 
@@ -55,17 +54,13 @@ type outcome struct {
 	elapsed time.Duration
 }
 
-// call checks a cart out with the function the tests share.
+// call checks a cart out with the scenario's function.
 func call(owner, cartID string, remaining time.Duration) outcome {
-	return callOn(fn, owner, cartID, remaining)
-}
-
-func callOn(f *app.Function, owner, cartID string, remaining time.Duration) outcome {
 	o := outcome{ev: testenv.APIEvent(owner, checkoutBody(cartID))}
 	ctx, cancel := context.WithTimeout(context.Background(), remaining)
 	defer cancel()
 	start := time.Now()
-	o.resp, o.err = f.Handler.Handle(ctx, o.ev)
+	o.resp, o.err = fn.Handler.Handle(ctx, o.ev)
 	o.elapsed = time.Since(start)
 	return o
 }
@@ -401,7 +396,7 @@ func TestConcurrentCheckoutsUnderFaults(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range requests {
 		wg.Go(func() {
-			outcomes[i] = callOn(fn, owner, cartID, faultRemaining)
+			outcomes[i] = call(owner, cartID, faultRemaining)
 			if !healed.Load() && broken.heal("reset_peer") && healed.CompareAndSwap(false, true) {
 				firstAfterReset.Store(int32(i) + 1)
 			}
@@ -441,7 +436,7 @@ func TestConcurrentCheckoutsUnderFaults(t *testing.T) {
 		t.Errorf("request %d answered 200 while DynamoDB's answers were being reset", n-1)
 	}
 
-	retry := callOn(fn, owner, cartID, retryRemaining)
+	retry := call(owner, cartID, retryRemaining)
 	retry.checkAnswered(t, "retry", retryRemaining)
 	got := mustAnswer(t, "retry", retry.resp)
 	if winner != nil && (got.GroupIdentifier != winner.GroupIdentifier || !slices.Equal(got.BookingCodes, winner.BookingCodes)) {
