@@ -361,7 +361,8 @@ func fileExists(p string) bool {
 }
 
 // reservePorts returns each component's port, picking distinct free ones on
-// 127.0.0.1 for those that asked for 0.
+// 127.0.0.1 for those that asked for 0. A fixed port must be free: a server
+// already listening there would answer the readiness probe in the child's place.
 func reservePorts(comps []component) ([]int, error) {
 	ports := make([]int, len(comps))
 	var held []net.Listener
@@ -372,6 +373,11 @@ func reservePorts(comps []component) ([]int, error) {
 	}()
 	for i, c := range comps {
 		if c.port != 0 {
+			l, err := net.Listen("tcp", ":"+strconv.Itoa(c.port))
+			if err != nil {
+				return nil, fmt.Errorf("localstack: %s: port %d is not free: %w", c.name, c.port, err)
+			}
+			held = append(held, l)
 			ports[i] = c.port
 			continue
 		}
