@@ -143,11 +143,13 @@ SAM_REGION ?= eu-west-1
 SAM_ENV := AWS_REGION=$(SAM_REGION) AWS_DEFAULT_REGION=$(SAM_REGION) SAM_CLI_TELEMETRY=0
 SAM_BOOTSTRAP := .aws-sam/build/CheckoutFunction/bootstrap
 
-$(SAM_STAMP):
+# Their transitive dependencies are pinned by .ci/sam-constraints.txt: a new release of one of
+# them cannot break a fresh clone's `make test`.
+$(SAM_STAMP): .ci/sam-constraints.txt
 	rm -rf $(SAM_VENV)
 	$(SAM_PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-input \
-		aws-sam-cli==$(SAM_CLI_VERSION) cfn-lint==$(CFN_LINT_VERSION)
+		-c .ci/sam-constraints.txt aws-sam-cli==$(SAM_CLI_VERSION) cfn-lint==$(CFN_LINT_VERSION)
 	touch $@
 
 ## lint-template: cfn-lint (errors, warnings and informational findings all fail), sam validate --lint,
