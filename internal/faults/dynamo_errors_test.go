@@ -1,7 +1,6 @@
 package faults_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -117,15 +116,8 @@ func TestDynamoErrorAtEachStep(t *testing.T) {
 			if tc.times > 0 && answered != tc.times {
 				t.Errorf("%d calls answered with %s, want %d", answered, tc.answer.Code, tc.times)
 			}
-			if elapsed >= faultRemaining {
-				t.Errorf("answered after %v: Lambda would have killed it at %v", elapsed, faultRemaining)
-			}
-			if resp.StatusCode != tc.wantStatus {
-				t.Errorf("status %d, want %d: %s", resp.StatusCode, tc.wantStatus, resp.Body)
-			}
-			cause := "none"
+			group, cause := checkFaultyCall(t, ev, resp, elapsed, faultRemaining, tc.wantStatus, cartID, tc.wantCart, items)
 			if resp.StatusCode != 200 {
-				cause = checkInternalProblem(t, resp, ev.RequestContext.RequestID)
 				want := tc.wantCause
 				if want == "" {
 					want = tc.answer.Code
@@ -137,53 +129,12 @@ func TestDynamoErrorAtEachStep(t *testing.T) {
 			if tc.wantLog != "" && !strings.Contains(logs.String(), `"msg":"`+tc.wantLog+`"`) {
 				t.Errorf("the function never logged %q", tc.wantLog)
 			}
-
-			cart := mustCart(t, cartID)
-			group := testenv.String(testenv.Map(cart["checkout"])["groupIdentifier"])
-			if got := testenv.String(cart["status"]); got != tc.wantCart {
-				t.Errorf("cart is %s after the faulty call, want %s", got, tc.wantCart)
-			}
-			// Whatever the answer, the cart has no bookings (OPEN) or exactly the one group it
-			// points at.
-			groups := map[string]int{}
-			for _, b := range mustBookingsOfCart(t, cartID) {
-				groups[testenv.String(b["groupIdentifier"])]++
-			}
-			switch {
-			case tc.wantCart == "OPEN" && len(groups) != 0:
-				t.Errorf("bookings per group %v although the cart is still OPEN", groups)
-			case tc.wantCart != "OPEN" && (len(groups) != 1 || groups[group] != items):
-				t.Errorf("bookings per group %v, want %d in the cart's group %s only", groups, items, group)
-			}
-			var answer struct {
-				GroupIdentifier string   `json:"groupIdentifier"`
-				BookingCodes    []string `json:"bookingCodes"`
-			}
-			if resp.StatusCode == 200 {
-				if err := json.Unmarshal([]byte(resp.Body), &answer); err != nil {
-					t.Fatalf("answer %q: %v", resp.Body, err)
-				}
-				if answer.GroupIdentifier != group {
-					t.Errorf("answered group %s, the cart holds %s", answer.GroupIdentifier, group)
-				}
-			}
 			t.Logf("faulty call: %d in %v, cart %s, %d calls of %s (%d answered %s); logged cause: %s",
-				resp.StatusCode, elapsed.Round(10*time.Millisecond), testenv.String(cart["status"]),
+				resp.StatusCode, elapsed.Round(10*time.Millisecond), tc.wantCart,
 				seen[tc.op], tc.op, answered, tc.answer.Code, cause)
 
 			// The errors are gone: the same request completes, from where the fault left it.
-			retry, elapsed := invoke(t, testenv.APIEvent(owner, checkoutBody(cartID)), retryRemaining)
-			if retry.StatusCode != 200 {
-				t.Fatalf("retry: status %d, want 200: %s", retry.StatusCode, retry.Body)
-			}
-			t.Logf("retry: 200 in %v", elapsed.Round(10*time.Millisecond))
-			if err := json.Unmarshal([]byte(retry.Body), &answer); err != nil {
-				t.Fatalf("retry answer %q: %v", retry.Body, err)
-			}
-			if group != "" && answer.GroupIdentifier != group {
-				t.Errorf("retry answered group %s, the faulty call left the cart with %s", answer.GroupIdentifier, group)
-			}
-			checkInvariants(t, cartID, items, answer.GroupIdentifier, answer.BookingCodes)
+			retryCompletes(t, owner, cartID, items, group)
 		})
 	}
 }

@@ -204,49 +204,79 @@ func TestFaultAtEachStep(t *testing.T) {
 			if !inj.stop() {
 				t.Fatalf("the fault was never injected: no %q was seen", tc.on)
 			}
-			if elapsed >= remaining {
-				t.Errorf("answered after %v: Lambda would have killed it at %v", elapsed, remaining)
-			}
-			if resp.StatusCode != tc.wantStatus {
-				t.Errorf("status %d, want %d: %s", resp.StatusCode, tc.wantStatus, resp.Body)
-			}
-			cause := "none"
-			if resp.StatusCode != 200 {
-				cause = checkInternalProblem(t, resp, ev.RequestContext.RequestID)
-			}
-			cart := mustCart(t, cartID)
-			state := testenv.Map(cart["checkout"])
-			group := testenv.String(state["groupIdentifier"])
-			if got := testenv.String(cart["status"]); got != tc.wantCart {
-				t.Errorf("cart is %s after the fault, want %s", got, tc.wantCart)
-			}
-			if tc.wantCart == "OPEN" {
-				if b := mustBookingsOfCart(t, cartID); len(b) != 0 {
-					t.Errorf("%d bookings written although the cart is still OPEN", len(b))
-				}
-			}
+			group, cause := checkFaultyCall(t, ev, resp, elapsed, remaining, tc.wantStatus, cartID, tc.wantCart, items)
 			t.Logf("faulty call: %d in %v, cart %s; logged cause: %s",
-				resp.StatusCode, elapsed.Round(10*time.Millisecond), testenv.String(cart["status"]), cause)
+				resp.StatusCode, elapsed.Round(10*time.Millisecond), tc.wantCart, cause)
 
 			// The toxics are gone: the same request completes, from where the fault left it.
-			retry, elapsed := invoke(t, testenv.APIEvent(owner, checkoutBody(cartID)), retryRemaining)
-			if retry.StatusCode != 200 {
-				t.Fatalf("retry: status %d, want 200: %s", retry.StatusCode, retry.Body)
-			}
-			t.Logf("retry: 200 in %v", elapsed.Round(10*time.Millisecond))
-			var answer struct {
-				GroupIdentifier string   `json:"groupIdentifier"`
-				BookingCodes    []string `json:"bookingCodes"`
-			}
-			if err := json.Unmarshal([]byte(retry.Body), &answer); err != nil {
-				t.Fatalf("retry answer %q: %v", retry.Body, err)
-			}
-			if group != "" && answer.GroupIdentifier != group {
-				t.Errorf("retry answered group %s, the fault left the cart with %s", answer.GroupIdentifier, group)
-			}
-			checkInvariants(t, cartID, items, answer.GroupIdentifier, answer.BookingCodes)
+			retryCompletes(t, owner, cartID, items, group)
 		})
 	}
+}
+
+// checkFaultyCall checks what every faulty call must do, whatever the fault: answer before
+// Lambda's deadline with the expected status, a failure being a generic 500 problem, and leave
+// the cart in the expected status with no bookings (OPEN) or exactly its one group of them. It
+// returns the cart's group ("" if none) and the logged cause of a failure ("none" for a 200).
+func checkFaultyCall(t *testing.T, ev events.APIGatewayV2HTTPRequest, resp events.APIGatewayV2HTTPResponse,
+	elapsed, remaining time.Duration, wantStatus int, cartID, wantCart string, items int) (group, cause string) {
+	t.Helper()
+	if elapsed >= remaining {
+		t.Errorf("answered after %v: Lambda would have killed it at %v", elapsed, remaining)
+	}
+	if resp.StatusCode != wantStatus {
+		t.Errorf("status %d, want %d: %s", resp.StatusCode, wantStatus, resp.Body)
+	}
+	cause = "none"
+	if resp.StatusCode != 200 {
+		cause = checkInternalProblem(t, resp, ev.RequestContext.RequestID)
+	}
+	cart := mustCart(t, cartID)
+	group = testenv.String(testenv.Map(cart["checkout"])["groupIdentifier"])
+	if got := testenv.String(cart["status"]); got != wantCart {
+		t.Errorf("cart is %s after the faulty call, want %s", got, wantCart)
+	}
+	groups := map[string]int{}
+	for _, b := range mustBookingsOfCart(t, cartID) {
+		groups[testenv.String(b["groupIdentifier"])]++
+	}
+	switch {
+	case wantCart == "OPEN" && len(groups) != 0:
+		t.Errorf("bookings per group %v although the cart is still OPEN", groups)
+	case wantCart != "OPEN" && (len(groups) != 1 || groups[group] != items):
+		t.Errorf("bookings per group %v, want %d in the cart's group %s only", groups, items, group)
+	}
+	if resp.StatusCode == 200 {
+		var answer struct {
+			GroupIdentifier string `json:"groupIdentifier"`
+		}
+		if err := json.Unmarshal([]byte(resp.Body), &answer); err != nil || answer.GroupIdentifier != group {
+			t.Errorf("answered %s (%v), the cart holds group %s", resp.Body, err, group)
+		}
+	}
+	return group, cause
+}
+
+// retryCompletes sends the request of a faulty call again, the faults gone: it answers 200 with
+// the group the fault left on the cart, if any, and every invariant holds.
+func retryCompletes(t *testing.T, owner, cartID string, items int, group string) {
+	t.Helper()
+	retry, elapsed := invoke(t, testenv.APIEvent(owner, checkoutBody(cartID)), retryRemaining)
+	if retry.StatusCode != 200 {
+		t.Fatalf("retry: status %d, want 200: %s", retry.StatusCode, retry.Body)
+	}
+	t.Logf("retry: 200 in %v", elapsed.Round(10*time.Millisecond))
+	var answer struct {
+		GroupIdentifier string   `json:"groupIdentifier"`
+		BookingCodes    []string `json:"bookingCodes"`
+	}
+	if err := json.Unmarshal([]byte(retry.Body), &answer); err != nil {
+		t.Fatalf("retry answer %q: %v", retry.Body, err)
+	}
+	if group != "" && answer.GroupIdentifier != group {
+		t.Errorf("retry answered group %s, the faulty call left the cart with %s", answer.GroupIdentifier, group)
+	}
+	checkInvariants(t, cartID, items, answer.GroupIdentifier, answer.BookingCodes)
 }
 
 // injector adds a test's toxics once, when fired, and never after it is stopped: a hook may
