@@ -441,22 +441,42 @@ func TestCheckoutWithoutExpiryOrVersion(t *testing.T) {
 	h.mustCheckout("traveller-x", checkoutBody("no-expiry", ""))
 }
 
-// TestStripeAmountTooSmall: where the project does not know the minimum, Stripe's own refusal
-// answers cart-not-checkoutable.
-func TestStripeAmountTooSmall(t *testing.T) {
-	h := newHarness(t, nil)
-	putCart(t, cartSpec{id: "too-small-1", owner: "traveller-t", currency: "ISK", items: []itemSpec{{amount: "5"}}})
-	h.stripe.SetIntercept(func(method, path string) (int, string) {
-		if path == "/v1/payment_intents" {
-			return 400, `{"error":{"type":"invalid_request_error","code":"amount_too_small","message":"Amount must convert to at least 50 cents."}}`
-		}
-		return 0, ""
-	})
-	status, body := h.checkout("traveller-t", checkoutBody("too-small-1", ""))
-	if status != 400 || body["type"] != "https://api.example.com/problems/cart-not-checkoutable" {
-		t.Fatalf("status %d body %v, want cart-not-checkoutable", status, body)
-	}
-	if n := len(h.stripe.Calls("POST", "/v1/payment_intents")); n != 1 {
-		t.Errorf("%d PaymentIntent creates, want the one Stripe refused", n)
+// Stripe refusing the cart itself (an amount it will not charge, a currency it does not take)
+// answers cart-not-checkoutable, saying which: no retry could change Stripe's answer. The
+// transaction stands; the cart stays CHECKING_OUT and every retry answers the same.
+func TestStripeRefusesTheCart(t *testing.T) {
+	for i, tc := range []struct {
+		name, currency, amount, refusal, detail string
+	}{
+		{"amount too small", "ISK", "5", `"code":"amount_too_small","param":"amount","message":"Amount must convert to at least 50 cents."`, "below the minimum charge for ISK"},
+		{"amount too large", "EUR", "2000000", `"code":"amount_too_large","param":"amount","message":"Amount must be no more than 999,999.99"`, "above the maximum charge for EUR"},
+		{"currency", "EUR", "100", `"param":"currency","message":"Invalid currency: eur."`, "currency EUR is not supported"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, nil)
+			cartID := fmt.Sprintf("refused-%d", i)
+			putCart(t, cartSpec{id: cartID, owner: "traveller-t", currency: tc.currency, items: []itemSpec{{amount: tc.amount}}})
+			h.stripe.SetIntercept(func(method, path string) (int, string) {
+				if path == "/v1/payment_intents" {
+					return 400, `{"error":{"type":"invalid_request_error",` + tc.refusal + `}}`
+				}
+				return 0, ""
+			})
+			for attempt := range 2 {
+				status, body := h.checkout("traveller-t", checkoutBody(cartID, ""))
+				if status != 400 || body["type"] != "https://api.example.com/problems/cart-not-checkoutable" {
+					t.Fatalf("attempt %d: status %d body %v, want cart-not-checkoutable", attempt+1, status, body)
+				}
+				if detail, _ := body["detail"].(string); !strings.Contains(detail, tc.detail) {
+					t.Errorf("attempt %d: detail %q, want it to say %q", attempt+1, detail, tc.detail)
+				}
+			}
+			if n := len(h.stripe.Calls("POST", "/v1/payment_intents")); n != 2 {
+				t.Errorf("%d PaymentIntent creates, want one per attempt, each refused", n)
+			}
+			if got := str(getCart(t, cartID)["status"]); got != "CHECKING_OUT" {
+				t.Errorf("cart is %s, want CHECKING_OUT: the transaction stands", got)
+			}
+		})
 	}
 }

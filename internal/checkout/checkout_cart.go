@@ -149,10 +149,15 @@ func (s *Service) Checkout(ctx context.Context, req Request) (Result, error) {
 		func() { intent, piErr = s.paymentIntent(ctx, req.ShoppingCartIdentifier, state, customerID) },
 		func() { ephemeralKey, ekErr = s.payments.CreateEphemeralKey(ctx, customerID) },
 	)
-	if errors.Is(piErr, ErrAmountTooSmall) {
+	// Stripe refusing the cart as it is: every retry would meet the same answer.
+	switch {
+	case errors.Is(piErr, ErrAmountTooSmall):
 		return Result{}, failure(KindNotCheckoutable, "The cart total is below the minimum charge for %s.", state.Currency)
-	}
-	if piErr != nil {
+	case errors.Is(piErr, ErrAmountTooLarge):
+		return Result{}, failure(KindNotCheckoutable, "The cart total is above the maximum charge for %s.", state.Currency)
+	case errors.Is(piErr, ErrCurrencyRefused):
+		return Result{}, failure(KindNotCheckoutable, "The cart currency %s is not supported.", state.Currency)
+	case piErr != nil:
 		return Result{}, fmt.Errorf("create payment intent for group %s: %w", state.GroupIdentifier, piErr)
 	}
 	if ekErr != nil {
@@ -340,6 +345,9 @@ func (s *Service) settle(ctx context.Context, req Request, cart Cart, fresh *dra
 		case errors.Is(err, ErrCartChanged):
 			s.log.InfoContext(ctx, "cart changed during checkout, reading it again", slog.String("cartId", cart.Identifier))
 			cart, err = s.carts.Get(ctx, cart.Identifier)
+			if errors.Is(err, ErrNotFound) { // deleted meanwhile, by the cart service or TTL
+				return State{}, false, failure(KindCartNotFound, "The shopping cart does not exist.")
+			}
 			if err != nil {
 				return State{}, false, fmt.Errorf("read cart %s again: %w", req.ShoppingCartIdentifier, err)
 			}

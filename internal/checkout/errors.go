@@ -58,5 +58,8 @@ var (
 	ErrNotFound         = errors.New("not found")
 	ErrCartChanged      = errors.New("cart changed concurrently")
 	ErrBookingCodeTaken = errors.New("booking code already taken")
-	ErrAmountTooSmall   = errors.New("amount below the payment provider's minimum")
+	// The payment provider refuses the cart as it is; retrying cannot change that.
+	ErrAmountTooSmall  = errors.New("amount below the payment provider's minimum")
+	ErrAmountTooLarge  = errors.New("amount above the payment provider's maximum")
+	ErrCurrencyRefused = errors.New("currency refused by the payment provider")
 )

@@ -36,7 +36,8 @@ type Payments interface {
 	// idempotent while Stripe keeps the idempotency key.
 	CreateCustomer(ctx context.Context, owner string) (string, error)
 	// CreatePaymentIntent is idempotent on req.IdempotencyKey. Stripe refusing the amount as too
-	// small is ErrAmountTooSmall.
+	// small or too large, or the currency, is ErrAmountTooSmall, ErrAmountTooLarge or
+	// ErrCurrencyRefused.
 	CreatePaymentIntent(ctx context.Context, req PaymentIntentRequest) (PaymentIntent, error)
 	GetPaymentIntent(ctx context.Context, id string) (PaymentIntent, error)
 	// FindPaymentIntent looks a group's PaymentIntent up by its groupIdentifier metadata, for

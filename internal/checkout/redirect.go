@@ -5,11 +5,12 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 )
 
-// MaxRedirectURLLength bounds redirectUrl.
+// MaxRedirectURLLength bounds redirectUrl, in characters.
 const MaxRedirectURLLength = 2048
 
 // Redirect is a syntactically valid redirectUrl.
@@ -24,7 +25,7 @@ type Redirect struct {
 // ParseRedirect checks everything about redirectUrl that does not depend on the allow-list.
 // allowLoopback is true in local mode only.
 func ParseRedirect(raw string, allowLoopback bool) (Redirect, error) {
-	if len(raw) > MaxRedirectURLLength {
+	if utf8.RuneCountInString(raw) > MaxRedirectURLLength {
 		return Redirect{}, errors.New("must be at most 2048 characters")
 	}
 	u, err := url.Parse(raw)

@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/winktravel/checkout/internal/rescue"
 )
 
 // Service is the checkout use case. Its methods are the things checkout does.
@@ -50,7 +52,8 @@ func New(carts Carts, customizations Customizations, customers Customers, paymen
 	return s
 }
 
-// concurrently runs fns at once (one after another in serial mode) and waits for all of them.
+// concurrently runs fns at once (one after another in serial mode) and waits for all of them. A
+// panic in one of them is raised again here, on the caller's goroutine.
 func (s *Service) concurrently(fns ...func()) {
 	if s.serial {
 		for _, fn := range fns {
@@ -58,24 +61,32 @@ func (s *Service) concurrently(fns ...func()) {
 		}
 		return
 	}
+	panics := make([]*rescue.Panic, len(fns))
 	var wg sync.WaitGroup
-	for _, fn := range fns[1:] {
-		wg.Go(fn)
+	for i, fn := range fns[1:] {
+		wg.Go(func() { panics[i+1] = rescue.Run(fn) })
 	}
 	fns[0]()
 	wg.Wait()
+	for _, p := range panics {
+		if p != nil {
+			panic(p)
+		}
+	}
 }
 
 // background starts fn and returns a function that waits for it (in serial mode fn runs first).
+// A panic in fn is raised again by wait, on the caller's goroutine.
 func (s *Service) background(fn func()) (wait func()) {
 	if s.serial {
 		fn()
 		return func() {}
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		fn()
-	}()
-	return func() { <-done }
+	done := make(chan *rescue.Panic, 1)
+	go func() { done <- rescue.Run(fn) }()
+	return func() {
+		if p := <-done; p != nil {
+			panic(p)
+		}
+	}
 }

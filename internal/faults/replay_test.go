@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/winktravel/checkout/internal/testenv"
 )
@@ -444,4 +447,44 @@ func TestConcurrentCheckoutsUnderFaults(t *testing.T) {
 			winner.GroupIdentifier, winner.BookingCodes)
 	}
 	checkInvariants(t, cartID, items, got.GroupIdentifier, got.BookingCodes)
+}
+
+// The cart service deletes the cart (or TTL does, right at its expiry) after the function read it
+// and before its transaction: the transaction's condition fails, the re-read finds nothing, and
+// the answer is cart-not-found, as for a cart that never existed. Nothing is written, nothing
+// reaches Stripe's PaymentIntents.
+func TestCartDeletedDuringCheckout(t *testing.T) {
+	startScenario(t)
+	cartID, owner := newID("deleted"), newID("traveller-deleted")
+	putCart(t, cartID, owner, 2)
+	var deleted atomic.Bool
+	var deleteErr error
+	dynamo.SetObserve(func(operation string) {
+		if operation == "TransactWriteItems" && deleted.CompareAndSwap(false, true) {
+			_, deleteErr = env.DB.DeleteItem(context.Background(), &dynamodb.DeleteItemInput{
+				TableName: aws.String(testenv.Tables["CartsTable"]),
+				Key:       map[string]types.AttributeValue{"identifier": &types.AttributeValueMemberS{Value: cartID}},
+			})
+		}
+	})
+	t.Cleanup(func() { dynamo.SetObserve(nil) })
+
+	o := call(owner, cartID, retryRemaining)
+	dynamo.SetObserve(nil)
+	if !deleted.Load() || deleteErr != nil {
+		t.Fatalf("the cart was not deleted before the transaction (deleted %v): %v", deleted.Load(), deleteErr)
+	}
+	o.checkAnswered(t, "checkout", retryRemaining)
+	var p struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal([]byte(o.resp.Body), &p); err != nil || o.resp.StatusCode != 400 || !strings.HasSuffix(p.Type, "/cart-not-found") {
+		t.Fatalf("answer %d %s, want 400 cart-not-found", o.resp.StatusCode, o.resp.Body)
+	}
+	if b := mustBookingsOfCart(t, cartID); len(b) != 0 {
+		t.Errorf("%d bookings written for a deleted cart", len(b))
+	}
+	if n := paymentIntentCreates(cartID); n != 0 {
+		t.Errorf("%d PaymentIntent creates for a deleted cart", n)
+	}
 }

@@ -295,7 +295,7 @@ func breaksRule(name, s string) string {
 			return "not G-XXXX"
 		}
 	case "redirectUrl":
-		if len(s) > checkout.MaxRedirectURLLength {
+		if utf8.RuneCountInString(s) > checkout.MaxRedirectURLLength {
 			return "over 2048 characters"
 		}
 		if len(s) < len("https://") || !strings.EqualFold(s[:len("https://")], "https://") {
@@ -600,6 +600,8 @@ func TestHostileInput(t *testing.T) {
 		{name: "empty label", in: hostile{body: `{"shoppingCartIdentifier":"c","redirectUrl":"https://book..example.com/"}`}, wantFields: []string{"redirectUrl"}},
 		{name: "leading hyphen", in: hostile{body: `{"shoppingCartIdentifier":"c","redirectUrl":"https://-book.example.com/"}`}, wantFields: []string{"redirectUrl"}},
 		{name: "bad punycode", in: hostile{body: `{"shoppingCartIdentifier":"c","redirectUrl":"https://xn--a.example.com/"}`}, wantFields: []string{"redirectUrl"}},
+		{name: "redirect of 2048 characters, some of two bytes", in: hostile{body: `{"shoppingCartIdentifier":"c","redirectUrl":"https://book.example.com/` + strings.Repeat("ü", 2048-len("https://book.example.com/")) + `"}`}},
+		{name: "redirect of 2049 characters, some of two bytes", in: hostile{body: `{"shoppingCartIdentifier":"c","redirectUrl":"https://book.example.com/` + strings.Repeat("ü", 2049-len("https://book.example.com/")) + `"}`}, wantFields: []string{"redirectUrl"}},
 		{name: "redirect of 2048 characters", in: hostile{body: `{"shoppingCartIdentifier":"c","redirectUrl":"https://book.example.com/` + strings.Repeat("a", 2048-len("https://book.example.com/")) + `"}`}},
 		{name: "upper-case scheme", in: hostile{body: `{"shoppingCartIdentifier":"c","redirectUrl":"HTTPS://BOOK.EXAMPLE.COM/"}`}},
 	}

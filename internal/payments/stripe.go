@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/stripe/stripe-go/v76/paymentintent"
 
 	"github.com/winktravel/checkout/internal/checkout"
+	"github.com/winktravel/checkout/internal/rescue"
 )
 
 // Config configures the Stripe adapter.
@@ -113,14 +115,34 @@ func (s *Stripe) CreatePaymentIntent(ctx context.Context, req checkout.PaymentIn
 		params.AddMetadata(key, value)
 	}
 	pi, err := withinDeadline(ctx, func() (*stripe.PaymentIntent, error) { return s.intents.New(params) })
-	var stripeErr *stripe.Error
-	if errors.As(err, &stripeErr) && stripeErr.Code == stripe.ErrorCodeAmountTooSmall {
-		return checkout.PaymentIntent{}, fmt.Errorf("%w: %s", checkout.ErrAmountTooSmall, stripeErr.Msg)
+	if refused := refusal(err); refused != nil {
+		return checkout.PaymentIntent{}, refused
 	}
 	if err != nil {
 		return checkout.PaymentIntent{}, err
 	}
 	return paymentIntent(pi)
+}
+
+// refusal tells Stripe refusing the cart as it is (its amount, its currency), which no retry
+// changes, apart from other errors; nil for those.
+func refusal(err error) error {
+	var stripeErr *stripe.Error
+	if !errors.As(err, &stripeErr) {
+		return nil
+	}
+	var kind error
+	switch {
+	case stripeErr.Code == stripe.ErrorCodeAmountTooSmall:
+		kind = checkout.ErrAmountTooSmall
+	case stripeErr.Code == stripe.ErrorCodeAmountTooLarge:
+		kind = checkout.ErrAmountTooLarge
+	case stripeErr.Type == stripe.ErrorTypeInvalidRequest && stripeErr.Param == "currency":
+		kind = checkout.ErrCurrencyRefused
+	default:
+		return nil
+	}
+	return fmt.Errorf("%w: %s", kind, stripeErr.Msg)
 }
 
 // GetPaymentIntent reads a PaymentIntent.
@@ -195,20 +217,38 @@ func (s *Stripe) CreateEphemeralKey(ctx context.Context, customerID string) (str
 // between its network retries without looking at the request's context, which could keep the
 // function past Lambda's deadline; an abandoned call's next attempt fails at once, its request
 // carrying the ended context.
+//
+// A panic in call is raised again on the caller's goroutine, or logged if the caller has gone.
+// A Stripe error loses the objects it may embed (a PaymentIntent and its client secret): its
+// text reaches the function's log.
 func withinDeadline[T any](ctx context.Context, call func() (T, error)) (T, error) {
 	type result struct {
 		value T
 		err   error
+		panic *rescue.Panic
 	}
 	done := make(chan result, 1)
 	go func() {
-		v, err := call()
-		done <- result{v, err}
+		var r result
+		r.panic = rescue.Run(func() { r.value, r.err = call() })
+		done <- r
 	}()
 	select {
 	case r := <-done:
+		if r.panic != nil {
+			panic(r.panic)
+		}
+		var stripeErr *stripe.Error
+		if errors.As(r.err, &stripeErr) {
+			stripeErr.PaymentIntent, stripeErr.SetupIntent, stripeErr.PaymentMethod, stripeErr.Source = nil, nil, nil, nil
+		}
 		return r.value, r.err
 	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.panic != nil {
+				slog.Error("a Stripe call panicked after the request gave up on it", slog.String("panic", r.panic.String()))
+			}
+		}()
 		var zero T
 		return zero, ctx.Err()
 	}
