@@ -317,14 +317,7 @@ func setLocalAWSEnv() {
 			os.Unsetenv(name)
 		}
 	}
-	for name, value := range map[string]string{
-		"AWS_REGION":                  "us-east-1",
-		"AWS_ACCESS_KEY_ID":           "local",
-		"AWS_SECRET_ACCESS_KEY":       "local",
-		"AWS_EC2_METADATA_DISABLED":   "true",
-		"AWS_CONFIG_FILE":             os.DevNull,
-		"AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
-	} {
+	for name, value := range localstack.AWSEnv() {
 		os.Setenv(name, value)
 	}
 }

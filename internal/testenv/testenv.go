@@ -51,15 +51,8 @@ func Start(ctx context.Context, opts localstack.Options) (*Env, error) {
 }
 
 func (e *Env) init(ctx context.Context) error {
-	vars := map[string]string{
-		"AWS_ENDPOINT_URL_DYNAMODB":   e.Stack.DynamoEndpoint,
-		"AWS_REGION":                  "us-east-1",
-		"AWS_ACCESS_KEY_ID":           "local",
-		"AWS_SECRET_ACCESS_KEY":       "local",
-		"AWS_EC2_METADATA_DISABLED":   "true",
-		"AWS_CONFIG_FILE":             os.DevNull,
-		"AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
-	}
+	vars := localstack.AWSEnv()
+	vars["AWS_ENDPOINT_URL_DYNAMODB"] = e.Stack.DynamoEndpoint
 	if e.Stack.SecretsManagerEndpoint != "" {
 		vars["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = e.Stack.SecretsManagerEndpoint
 	}
