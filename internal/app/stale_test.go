@@ -2,13 +2,16 @@ package app_test
 
 import (
 	"context"
-	"encoding/json"
+	"regexp"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/winktravel/checkout/internal/testenv"
 )
 
 const searchPath = "/v1/payment_intents/search"
@@ -20,18 +23,12 @@ func TestStaleCheckoutLooksUpItsPaymentIntent(t *testing.T) {
 	t.Run("found", func(t *testing.T) {
 		h := newHarness(t, nil)
 		group, tried := staleCheckout(t, h, "stale-found", "traveller-stale-1")
-		// Stripe knows a canceled intent and a live one for the group.
-		h.stripe.SetRewrite(func(method, path string, body []byte) []byte {
-			if path != searchPath {
-				return body
-			}
-			return searchResult(t,
-				map[string]any{"id": "pi_stale_canceled", "object": "payment_intent", "status": "canceled",
-					"client_secret": "pi_stale_canceled_secret_1", "metadata": map[string]string{"groupIdentifier": group}},
-				map[string]any{"id": "pi_stale_live", "object": "payment_intent", "status": "requires_payment_method",
-					"client_secret": "pi_stale_live_secret_1", "metadata": map[string]string{"groupIdentifier": group}},
-			)
-		})
+		// Stripe knows a canceled intent and a live one for the group, created before the key
+		// expired.
+		seedIntent(t, h, testenv.PaymentIntentState{ID: "pi_stale_canceled", Status: "canceled",
+			ClientSecret: "pi_stale_canceled_secret_1", Metadata: map[string]string{"groupIdentifier": group}})
+		seedIntent(t, h, testenv.PaymentIntentState{ID: "pi_stale_live", Status: "requires_payment_method",
+			ClientSecret: "pi_stale_live_secret_1", Metadata: map[string]string{"groupIdentifier": group}})
 		body := h.mustCheckout("traveller-stale-1", checkoutBody("stale-found", ""))
 
 		if body["groupIdentifier"] != group || body["clientSecret"] != "pi_stale_live_secret_1" {
@@ -51,10 +48,14 @@ func TestStaleCheckoutLooksUpItsPaymentIntent(t *testing.T) {
 	})
 
 	t.Run("not found", func(t *testing.T) {
-		// stripe-mock's search answers an intent of another group: the retry creates one, with
-		// the first attempt's key and parameters.
+		// Stripe has no intent for the group (the first attempt's create was refused with a 503):
+		// the retry creates one, with one of the group's keys (the first attempt's, or its next
+		// generation once the checkout moved past the 503) and the first attempt's parameters.
 		h := newHarness(t, nil)
 		group, tried := staleCheckout(t, h, "stale-missing", "traveller-stale-2")
+		if n := len(intentsOfGroup(h, group)); n != 0 {
+			t.Fatalf("Stripe has %d PaymentIntents for the group before the retry, want none", n)
+		}
 		body := h.mustCheckout("traveller-stale-2", checkoutBody("stale-missing", ""))
 
 		if body["groupIdentifier"] != group {
@@ -65,11 +66,15 @@ func TestStaleCheckoutLooksUpItsPaymentIntent(t *testing.T) {
 		if len(creates) != tried+1 {
 			t.Fatalf("%d PaymentIntent creates, want the first attempt's %d and one more", len(creates), tried)
 		}
-		if last := creates[tried]; last.IdempotencyKey != "checkout-payment-intent-"+group || last.Form.Encode() != creates[0].Form.Encode() {
-			t.Errorf("PaymentIntent create %q %v, want the first attempt's key and parameters %v", last.IdempotencyKey, last.Form, creates[0].Form)
+		groupKey := regexp.MustCompile(`^` + regexp.QuoteMeta("checkout-payment-intent-"+group) + `(-[0-9]+)?$`)
+		if last := creates[tried]; !groupKey.MatchString(last.IdempotencyKey) || last.Form.Encode() != creates[0].Form.Encode() {
+			t.Errorf("PaymentIntent create %q %v, want a key of the group and the first attempt's parameters %v", last.IdempotencyKey, last.Form, creates[0].Form)
 		}
 		if got := str(getCart(t, "stale-missing")["status"]); got != "CHECKED_OUT" {
 			t.Errorf("cart is %s, want CHECKED_OUT", got)
+		}
+		if n := len(intentsOfGroup(h, group)); n != 1 {
+			t.Errorf("Stripe has %d PaymentIntents for the group, want the retry's one", n)
 		}
 	})
 
@@ -150,14 +155,26 @@ func checkSearched(t *testing.T, h *harness, group string) {
 	}
 }
 
-// searchResult is a Stripe search answer holding intents.
-func searchResult(t *testing.T, intents ...map[string]any) []byte {
+// seedIntent puts an intent into the test's Stripe with the amount, currency and customer of the
+// cart's first PaymentIntent create, as an intent of the first attempt would have.
+func seedIntent(t *testing.T, h *harness, pi testenv.PaymentIntentState) {
 	t.Helper()
-	body, err := json.Marshal(map[string]any{
-		"object": "search_result", "url": searchPath, "has_more": false, "data": intents,
-	})
+	first := h.stripe.Calls("POST", "/v1/payment_intents")[0].Form
+	amount, err := strconv.ParseInt(first.Get("amount"), 10, 64)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("the first create's amount %q: %v", first.Get("amount"), err)
 	}
-	return body
+	pi.Amount, pi.Currency, pi.Customer = amount, first.Get("currency"), first.Get("customer")
+	h.stripe.PutPaymentIntent(pi)
+}
+
+// intentsOfGroup returns the test's Stripe's intents for a group.
+func intentsOfGroup(h *harness, group string) []testenv.PaymentIntentState {
+	var out []testenv.PaymentIntentState
+	for _, pi := range h.stripe.PaymentIntents() {
+		if pi.Metadata["groupIdentifier"] == group {
+			out = append(out, pi)
+		}
+	}
+	return out
 }
