@@ -1,6 +1,10 @@
 package money
 
-import "golang.org/x/text/currency"
+import (
+	"strings"
+
+	"golang.org/x/text/currency"
+)
 
 // Stripe's currency rules, from https://docs.stripe.com/currencies (see
 // docs/money.md for the quotes and the archived copies relied on).
@@ -36,6 +40,18 @@ var stripeThreeDecimal = []string{"BHD", "JOD", "KWD", "OMR", "TND"}
 // ("even though you can charge two-decimal amounts"); for charges they are
 // ordinary two-decimal currencies and need no entry.
 var stripeWholeUnitsTwoDecimal = []string{"ISK", "UGX"}
+
+// stripePresentment lists the currencies Stripe can charge in (its "Supported presentment
+// currencies"). A current ISO 4217 currency outside it (CUP, IRR, KPW, SYP, VES, ...) is refused
+// before anything is written, instead of after the checkout started.
+var stripePresentment = strings.Fields(`
+	USD AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BWP
+	BYN BZD CAD CDF CHF CLP CNY COP CRC CVE CZK DJF DKK DOP DZD EGP ETB EUR FJD FKP GBP GEL GIP
+	GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR ISK JMD JOD JPY KES KGS KHR KMF KRW KWD KYD KZT
+	LAK LBP LKR LRD LSL MAD MDL MGA MKD MMK MNT MOP MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR
+	NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SEK SGD SHP SLE SOS SRD
+	SZL THB TJS TND TOP TRY TTD TWD TZS UAH UGX UYU UZS VND VUV WST XAF XCD XCG XOF XPF YER ZAR
+	ZMW`)
 
 // stripeMinimumCharge is Stripe's "Minimum charge amount by currency" table,
 // in minor units of the currency (the documented major-unit value in the
@@ -99,6 +115,10 @@ func buildRules() map[string]rule {
 		override[c] = rule{exp: 2, step: 100, decimals: 0}
 	}
 
+	presentable := make(map[string]bool, len(stripePresentment))
+	for _, c := range stripePresentment {
+		presentable[c] = true
+	}
 	m := make(map[string]rule)
 	// The default query yields the units that x/text (CLDR) knows as current
 	// legal tender in some region: no historical codes (DEM), no test or
@@ -106,6 +126,9 @@ func buildRules() map[string]rule {
 	for it := currency.Query(); it.Next(); {
 		u := it.Unit()
 		code := u.String()
+		if !presentable[code] {
+			continue
+		}
 		r, ok := override[code]
 		if !ok {
 			if scale, _ := currency.Standard.Rounding(u); scale > 2 {

@@ -594,3 +594,16 @@ func ExampleToMinor() {
 	// 500 <nil>
 	// 0 amount "1.235" in KWD: KWD can be charged with at most 2 decimals (Stripe requires the last of its 3 decimals to be 0): amount cannot be charged exactly in this currency
 }
+
+// A current ISO 4217 currency that Stripe cannot charge in is refused like an unknown one, so
+// that the checkout refuses the cart before writing anything.
+func TestCurrenciesStripeCannotPresent(t *testing.T) {
+	for _, c := range []string{"CUP", "IRR", "KPW", "SYP", "SDG"} {
+		if _, err := currency.ParseISO(c); err != nil {
+			t.Errorf("x/text does not know %s (the test wants a currency it knows): %v", c, err)
+		}
+		if _, err := money.ToMinor("1", c); !errors.Is(err, money.ErrUnknownCurrency) {
+			t.Errorf("ToMinor(\"1\", %s): %v, want ErrUnknownCurrency", c, err)
+		}
+	}
+}
