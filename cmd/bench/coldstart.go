@@ -148,7 +148,7 @@ func coldStartEnv(env *testenv.Env, secretARN, tmp string) []string {
 	}
 	settings := env.Settings(env.Stack.StripeURL, nil)
 	for _, name := range []string{"CARTS_TABLE", "BOOKINGS_TABLE", "CUSTOMIZATIONS_TABLE", "CUSTOMERS_TABLE",
-		"STRIPE_API_BASE", "ALLOWED_REDIRECT_HOSTS", "PROBLEM_TYPE_BASE"} {
+		"HOLDS_TABLE", "STRIPE_API_BASE", "ALLOWED_REDIRECT_HOSTS", "PROBLEM_TYPE_BASE"} {
 		vars = append(vars, name+"="+settings(name))
 	}
 	return vars

@@ -24,6 +24,8 @@ import (
 	"github.com/stripe/stripe-go/v76/ephemeralkey"
 	"github.com/stripe/stripe-go/v76/paymentintent"
 
+	"github.com/winktravel/checkout/internal/checkout"
+	"github.com/winktravel/checkout/internal/dynamo"
 	"github.com/winktravel/checkout/internal/payments"
 )
 
@@ -93,7 +95,7 @@ func (f *floor) checkout(ctx context.Context, cartID, owner string) error {
 		customerOut, customerErr = f.db.GetItem(ctx, &dynamodb.GetItemInput{
 			TableName:      aws.String(customersTable),
 			Key:            map[string]types.AttributeValue{"ownerIdentifier": s(owner)},
-			ConsistentRead: aws.Bool(false),
+			ConsistentRead: aws.Bool(true),
 		})
 	})
 	cartOut, cartErr = f.db.GetItem(ctx, &dynamodb.GetItemInput{
@@ -112,6 +114,7 @@ func (f *floor) checkout(ctx context.Context, cartID, owner string) error {
 	if v, ok := customerOut.Item["stripeCustomerId"].(*types.AttributeValueMemberS); ok {
 		customerID = v.Value
 	}
+	newTraveller := customerID == ""
 
 	// The transaction: the cart to CHECKING_OUT with its checkout state, and one conditional
 	// put per room, copied from the cart item as read.
@@ -126,6 +129,9 @@ func (f *floor) checkout(ctx context.Context, cartID, owner string) error {
 	}
 	state := &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
 		"groupIdentifier":           s(group),
+		"status":                    s("PENDING_PAYMENT"),
+		"keyGeneration":             n("1"),
+		"holdEndsAt":                s(now.Add(checkout.DefaultHold).Format(time.RFC3339Nano)),
 		"bookingCodes":              &types.AttributeValueMemberL{Value: codeValues},
 		"startedAt":                 s(now.Format(time.RFC3339Nano)),
 		"customizationIdentifier":   s(benchCustomization),
@@ -138,7 +144,10 @@ func (f *floor) checkout(ctx context.Context, cartID, owner string) error {
 		"currency":                  s(benchCurrency),
 		"expiresAt":                 cartOut.Item["expiresAt"],
 	}}
-	tx := make([]types.TransactWriteItem, 0, 1+len(items))
+	if !newTraveller {
+		state.Value["customerId"] = s(customerID)
+	}
+	tx := make([]types.TransactWriteItem, 0, 2+len(items))
 	tx = append(tx, types.TransactWriteItem{Update: &types.Update{
 		TableName:           aws.String(cartsTable),
 		Key:                 map[string]types.AttributeValue{"identifier": s(cartID)},
@@ -150,6 +159,15 @@ func (f *floor) checkout(ctx context.Context, cartID, owner string) error {
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":open": s("OPEN"), ":checkingOut": s("CHECKING_OUT"), ":version": cartOut.Item["version"], ":checkout": state,
 		},
+	}})
+	tx = append(tx, types.TransactWriteItem{Put: &types.Put{
+		TableName: aws.String(holdsTable),
+		Item: map[string]types.AttributeValue{
+			"groupIdentifier": s(group), "holdShard": s(dynamo.HoldShard(group)),
+			"holdEndsAt":             &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Add(checkout.DefaultHold).Unix(), 10)},
+			"shoppingCartIdentifier": s(cartID),
+		},
+		ConditionExpression: aws.String("attribute_not_exists(groupIdentifier)"),
 	}})
 	for i, it := range items {
 		booking := map[string]types.AttributeValue{
@@ -185,24 +203,48 @@ func (f *floor) checkout(ctx context.Context, cartID, owner string) error {
 			params := &stripe.CustomerParams{}
 			params.Context = ctx
 			params.AddMetadata("ownerIdentifier", owner)
-			params.SetIdempotencyKey(payments.CustomerIdempotencyKey(owner))
+			params.SetIdempotencyKey(payments.CustomerIdempotencyKey(owner, 1))
 			c, err := f.customers.New(params)
 			if err != nil {
 				newCustomerErr = err
 				return
 			}
 			customerID = c.ID
-			_, newCustomerErr = f.db.PutItem(ctx, &dynamodb.PutItemInput{
-				TableName: aws.String(customersTable),
-				Item: map[string]types.AttributeValue{
-					"ownerIdentifier": s(owner), "stripeCustomerId": s(c.ID), "createdAt": s(now.Format(time.RFC3339)),
+			_, newCustomerErr = f.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+				TableName:                aws.String(customersTable),
+				Key:                      map[string]types.AttributeValue{"ownerIdentifier": s(owner)},
+				UpdateExpression:         aws.String("SET #customer = :customer, #createdAt = :now"),
+				ConditionExpression:      aws.String("attribute_not_exists(#customer)"),
+				ExpressionAttributeNames: map[string]string{"#customer": "stripeCustomerId", "#createdAt": "createdAt"},
+				ExpressionAttributeValues: map[string]types.AttributeValue{
+					":customer": s(c.ID), ":now": s(now.Format(time.RFC3339)),
 				},
-				ConditionExpression: aws.String("attribute_not_exists(ownerIdentifier)"),
 			})
 		},
 	)
 	if err := errors.Join(txErr, newCustomerErr); err != nil {
 		return err
+	}
+	if newTraveller {
+		// The customer is recorded in the checkout state before the PaymentIntent is created.
+		_, err := f.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:        aws.String(cartsTable),
+			Key:              map[string]types.AttributeValue{"identifier": s(cartID)},
+			UpdateExpression: aws.String("SET #checkout.#customer = :customer, #checkout.#generation = :one"),
+			ConditionExpression: aws.String("#status = :checkingOut AND #checkout.#group = :group AND attribute_not_exists(#checkout.#pi)" +
+				" AND attribute_not_exists(#checkout.#customer) AND (attribute_not_exists(#checkout.#generation) OR #checkout.#generation = :one)"),
+			ExpressionAttributeNames: map[string]string{
+				"#status": "status", "#checkout": "checkout", "#group": "groupIdentifier", "#pi": "paymentIntentId",
+				"#customer": "customerId", "#generation": "keyGeneration",
+			},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":checkingOut": s("CHECKING_OUT"), ":group": s(group), ":customer": s(customerID),
+				":one": &types.AttributeValueMemberN{Value: "1"},
+			},
+		})
+		if err != nil {
+			return err
+		}
 	}
 
 	var intent *stripe.PaymentIntent
@@ -240,8 +282,8 @@ func (f *floor) checkout(ctx context.Context, cartID, owner string) error {
 	_, err := f.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:           aws.String(cartsTable),
 		Key:                 map[string]types.AttributeValue{"identifier": s(cartID)},
-		UpdateExpression:    aws.String("SET #status = :checkedOut, #checkout.#customerId = :customer, #checkout.#paymentIntentId = :intent"),
-		ConditionExpression: aws.String("#checkout.#group = :group AND #status IN (:checkingOut, :checkedOut)"),
+		UpdateExpression:    aws.String("SET #status = :checkedOut, #checkout.#paymentIntentId = :intent"),
+		ConditionExpression: aws.String("#checkout.#group = :group AND #checkout.#customerId = :customer AND #status IN (:checkingOut, :checkedOut)"),
 		ExpressionAttributeNames: map[string]string{
 			"#status": "status", "#checkout": "checkout", "#group": "groupIdentifier",
 			"#customerId": "customerId", "#paymentIntentId": "paymentIntentId",

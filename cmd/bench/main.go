@@ -70,6 +70,7 @@ var (
 	bookingsTable       = testenv.Tables["BookingsTable"]
 	customizationsTable = testenv.Tables["CustomizationsTable"]
 	customersTable      = testenv.Tables["CustomersTable"]
+	holdsTable          = testenv.Tables["HoldsTable"]
 )
 
 type options struct {

@@ -63,8 +63,8 @@ Settings (environment):
   LOCAL_DYNAMODB_PORT     port of DynamoDB Local (8000)
   LOCAL_STRIPE_PORT       port of stripe-mock on 127.0.0.1 (12111)
   LOCAL_DATA_DIR          keep DynamoDB's data in this directory between runs (default: in memory)
-  CARTS_TABLE, BOOKINGS_TABLE, CUSTOMIZATIONS_TABLE, CUSTOMERS_TABLE
-                          table names (carts, bookings, customizations, customers)
+  CARTS_TABLE, BOOKINGS_TABLE, CUSTOMIZATIONS_TABLE, CUSTOMERS_TABLE, HOLDS_TABLE
+                          table names (carts, bookings, customizations, customers, holds)
   ALLOWED_REDIRECT_HOSTS  redirect hosts the function accepts (ota.wink.travel)
   LOG_LEVEL, IDENTITY_CLAIM, PROBLEM_TYPE_BASE, STRIPE_EPHEMERAL_KEY_VERSION
                           passed to the function as in AWS
@@ -281,7 +281,7 @@ func start(ctx context.Context, getenv func(string) string, stderr io.Writer) (_
 		banner: bannerInfo{
 			url:           loopbackURL(s.port) + routePath,
 			identityClaim: cfg.IdentityClaim,
-			tables:        []string{cfg.CartsTable, cfg.BookingsTable, cfg.CustomizationsTable, cfg.CustomersTable},
+			tables:        []string{cfg.CartsTable, cfg.BookingsTable, cfg.CustomizationsTable, cfg.CustomersTable, cfg.HoldsTable},
 			dynamoURL:     stack.DynamoEndpoint,
 			stripeURL:     stack.StripeURL,
 			dataDir:       s.dataDir,
@@ -298,6 +298,7 @@ func createTablesAndSeed(ctx context.Context, db *dynamodb.Client, cfg config.Co
 		"BookingsTable":       cfg.BookingsTable,
 		"CustomizationsTable": cfg.CustomizationsTable,
 		"CustomersTable":      cfg.CustomersTable,
+		"HoldsTable":          cfg.HoldsTable,
 	}
 	if err := tables.CreateFromTemplate(ctx, db, names); err != nil {
 		return fmt.Errorf("create the tables in DynamoDB Local: %w", err)

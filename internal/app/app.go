@@ -63,11 +63,11 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		o.DisableValidateResponseChecksum = cfg.DynamoDBEndpoint != ""
 	})
 	service := checkout.New(
-		dynamo.NewCarts(db, cfg.CartsTable, cfg.BookingsTable),
+		dynamo.NewCarts(db, cfg.CartsTable, cfg.BookingsTable, cfg.HoldsTable),
 		dynamo.NewCustomizations(db, cfg.CustomizationsTable),
 		dynamo.NewCustomers(db, cfg.CustomersTable),
 		stripe,
-		checkout.Options{RedirectHosts: cfg.AllowedRedirectHosts, Serial: opts.Serial, Logger: logger},
+		checkout.Options{RedirectHosts: cfg.AllowedRedirectHosts, Hold: cfg.CheckoutHold, Serial: opts.Serial, Logger: logger},
 	)
 	handler := httpapi.NewHandler(service, httpapi.Config{
 		ProblemTypeBase: cfg.ProblemTypeBase,

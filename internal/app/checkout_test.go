@@ -129,7 +129,7 @@ func TestCheckoutThreeItemCart(t *testing.T) {
 		t.Errorf("PaymentIntent idempotency key %q", pi.IdempotencyKey)
 	}
 	customers := h.stripe.Calls("POST", "/v1/customers")
-	if len(customers) != 1 || customers[0].IdempotencyKey != payments.CustomerIdempotencyKey("traveller-3") {
+	if len(customers) != 1 || customers[0].IdempotencyKey != payments.CustomerIdempotencyKey("traveller-3", 1) {
 		t.Errorf("customer creates %+v, want one keyed by the owner", customers)
 	}
 	keys := h.stripe.Calls("POST", "/v1/ephemeral_keys")
@@ -322,19 +322,30 @@ func TestStatementDescriptorSuffixFromCustomization(t *testing.T) {
 	}
 }
 
+// A retry that finds the PaymentIntent paid answers cart-already-paid and, the webhook not having
+// done it yet, confirms the checkout: bookings CONFIRMED, cart PAID.
 func TestPaidPaymentIntentAnswersAlreadyPaid(t *testing.T) {
 	h := newHarness(t, nil)
-	putCart(t, cartSpec{id: "paid-pi", owner: "traveller-p", items: []itemSpec{{amount: "42"}}})
-	h.mustCheckout("traveller-p", checkoutBody("paid-pi", ""))
-	h.stripe.SetRewrite(func(method, path string, body []byte) []byte {
-		if method == "GET" && strings.HasPrefix(path, "/v1/payment_intents/") {
-			return regexp.MustCompile(`"status":\s*"[a-z_]+"`).ReplaceAll(body, []byte(`"status":"succeeded"`))
+	putCart(t, cartSpec{id: "paid-pi", owner: "traveller-p", items: []itemSpec{{amount: "42"}, {amount: "8"}}})
+	first := h.mustCheckout("traveller-p", checkoutBody("paid-pi", ""))
+	pi := str(stateOf(getCart(t, "paid-pi"))["paymentIntentId"])
+	if err := h.stripe.SetPaymentIntentStatus(pi, "succeeded"); err != nil {
+		t.Fatal(err)
+	}
+	for attempt := range 2 {
+		status, body := h.checkout("traveller-p", checkoutBody("paid-pi", ""))
+		if status != 400 || !strings.HasSuffix(body["type"].(string), "/cart-already-paid") {
+			t.Fatalf("attempt %d: status %d body %v, want cart-already-paid", attempt+1, status, body)
 		}
-		return body
-	})
-	status, body := h.checkout("traveller-p", checkoutBody("paid-pi", ""))
-	if status != 400 || !strings.HasSuffix(body["type"].(string), "/cart-already-paid") {
-		t.Fatalf("status %d body %v, want cart-already-paid", status, body)
+	}
+	cart := getCart(t, "paid-pi")
+	if str(cart["status"]) != "PAID" || str(stateOf(cart)["status"]) != "CONFIRMED" || str(stateOf(cart)["paymentIntentId"]) != pi {
+		t.Errorf("cart %s, checkout %v: want PAID and CONFIRMED with %s", str(cart["status"]), stateOf(cart), pi)
+	}
+	for _, b := range bookingsOfGroup(t, first["groupIdentifier"].(string)) {
+		if str(b["status"]) != "CONFIRMED" {
+			t.Errorf("booking %s is %s, want CONFIRMED", str(b["bookingCode"]), str(b["status"]))
+		}
 	}
 }
 
@@ -347,7 +358,7 @@ func TestErrorRows(t *testing.T) {
 	putCart(t, cartSpec{id: "rows-empty", owner: "traveller-e"})
 	putCart(t, cartSpec{id: "rows-expired", owner: "traveller-e", items: []itemSpec{{amount: "42"}}, expiresAt: sample.LongExpired(time.Now()).Unix()})
 	putCart(t, cartSpec{id: "rows-mixed", owner: "traveller-e", items: []itemSpec{{amount: "42"}, {amount: "10", currency: "USD"}}})
-	many := make([]itemSpec, 100)
+	many := make([]itemSpec, 99)
 	for i := range many {
 		many[i] = itemSpec{amount: "1"}
 	}
@@ -356,6 +367,7 @@ func TestErrorRows(t *testing.T) {
 	putCart(t, cartSpec{id: "rows-eur-too-precise", owner: "traveller-e", items: []itemSpec{{amount: "10.005"}}})
 	putCart(t, cartSpec{id: "rows-kwd-last-digit", owner: "traveller-e", currency: "KWD", items: []itemSpec{{amount: "1.235"}}})
 	putCart(t, cartSpec{id: "rows-small", owner: "traveller-e", items: []itemSpec{{amount: "0.20"}}})
+	putCart(t, cartSpec{id: "rows-cup", owner: "traveller-e", currency: "CUP", items: []itemSpec{{amount: "100"}}})
 	putCart(t, cartSpec{id: "rows-paid", owner: "traveller-e", status: "PAID", items: []itemSpec{{amount: "42"}}})
 	putCart(t, cartSpec{id: "rows-others", owner: "someone-else", items: []itemSpec{{amount: "42"}}})
 
@@ -375,7 +387,8 @@ func TestErrorRows(t *testing.T) {
 		{"empty cart", "traveller-e", checkoutBody("rows-empty", ""), 400, "cart-not-checkoutable", ""},
 		{"expired cart", "traveller-e", checkoutBody("rows-expired", ""), 400, "cart-not-checkoutable", ""},
 		{"mixed currencies", "traveller-e", checkoutBody("rows-mixed", ""), 400, "cart-not-checkoutable", ""},
-		{"more than 99 items", "traveller-e", checkoutBody("rows-many", ""), 400, "cart-not-checkoutable", ""},
+		{"more than 98 items", "traveller-e", checkoutBody("rows-many", ""), 400, "cart-not-checkoutable", ""},
+		{"a currency Stripe cannot charge", "traveller-e", checkoutBody("rows-cup", ""), 400, "cart-not-checkoutable", ""},
 		{"JPY with a fraction", "traveller-e", checkoutBody("rows-jpy-fraction", ""), 400, "cart-not-checkoutable", ""},
 		{"EUR with three decimals", "traveller-e", checkoutBody("rows-eur-too-precise", ""), 400, "cart-not-checkoutable", ""},
 		{"KWD with a non-zero last digit", "traveller-e", checkoutBody("rows-kwd-last-digit", ""), 400, "cart-not-checkoutable", ""},
@@ -413,7 +426,7 @@ func TestErrorRows(t *testing.T) {
 			}
 		})
 	}
-	for _, id := range []string{"rows-open", "rows-empty", "rows-expired", "rows-mixed", "rows-many", "rows-jpy-fraction", "rows-small", "rows-others"} {
+	for _, id := range []string{"rows-open", "rows-empty", "rows-expired", "rows-mixed", "rows-many", "rows-jpy-fraction", "rows-small", "rows-cup", "rows-others"} {
 		if n := len(bookingsOfCart(t, id)); n != 0 {
 			t.Errorf("refused cart %s has %d bookings", id, n)
 		}
@@ -441,9 +454,10 @@ func TestCheckoutWithoutExpiryOrVersion(t *testing.T) {
 	h.mustCheckout("traveller-x", checkoutBody("no-expiry", ""))
 }
 
-// Stripe refusing the cart itself (an amount it will not charge, a currency it does not take)
-// answers cart-not-checkoutable, saying which: no retry could change Stripe's answer. The
-// transaction stands; the cart stays CHECKING_OUT and every retry answers the same.
+// Stripe refusing the cart itself after the transaction (an amount it will not charge, a currency
+// it does not take) answers cart-not-checkoutable, saying which, and releases the checkout: its
+// bookings CANCELLED as refused, the cart OPEN again at its next version with its expiry back.
+// A retry starts a new checkout, which Stripe refuses and which is released the same way.
 func TestStripeRefusesTheCart(t *testing.T) {
 	for i, tc := range []struct {
 		name, currency, amount, refusal, detail string
@@ -455,7 +469,8 @@ func TestStripeRefusesTheCart(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, nil)
 			cartID := fmt.Sprintf("refused-%d", i)
-			putCart(t, cartSpec{id: cartID, owner: "traveller-t", currency: tc.currency, items: []itemSpec{{amount: tc.amount}}})
+			owner := fmt.Sprintf("traveller-t-%d", i) // each harness has a Stripe of its own
+			putCart(t, cartSpec{id: cartID, owner: owner, currency: tc.currency, items: []itemSpec{{amount: tc.amount}}})
 			h.stripe.SetIntercept(func(method, path string) (int, string) {
 				if path == "/v1/payment_intents" {
 					return 400, `{"error":{"type":"invalid_request_error",` + tc.refusal + `}}`
@@ -463,7 +478,7 @@ func TestStripeRefusesTheCart(t *testing.T) {
 				return 0, ""
 			})
 			for attempt := range 2 {
-				status, body := h.checkout("traveller-t", checkoutBody(cartID, ""))
+				status, body := h.checkout(owner, checkoutBody(cartID, ""))
 				if status != 400 || body["type"] != "https://api.example.com/problems/cart-not-checkoutable" {
 					t.Fatalf("attempt %d: status %d body %v, want cart-not-checkoutable", attempt+1, status, body)
 				}
@@ -474,8 +489,18 @@ func TestStripeRefusesTheCart(t *testing.T) {
 			if n := len(h.stripe.Calls("POST", "/v1/payment_intents")); n != 2 {
 				t.Errorf("%d PaymentIntent creates, want one per attempt, each refused", n)
 			}
-			if got := str(getCart(t, cartID)["status"]); got != "CHECKING_OUT" {
-				t.Errorf("cart is %s, want CHECKING_OUT: the transaction stands", got)
+			cart := getCart(t, cartID)
+			if str(cart["status"]) != "OPEN" || cart["checkout"] != nil || str(cart["version"]) != "3" || str(cart["expiresAt"]) == "" {
+				t.Errorf("cart %v, want it OPEN at version 3 (one per release) with its expiry and no checkout", cart)
+			}
+			bookings := bookingsOfCart(t, cartID)
+			if len(bookings) != 2 {
+				t.Fatalf("%d bookings, want one per attempt", len(bookings))
+			}
+			for _, b := range bookings {
+				if str(b["status"]) != "CANCELLED" || str(b["cancellationReason"]) != "refused" {
+					t.Errorf("booking %s: %s %s, want CANCELLED refused", str(b["bookingCode"]), str(b["status"]), str(b["cancellationReason"]))
+				}
 			}
 		})
 	}

@@ -60,3 +60,41 @@ func TestMissingSecretFailsColdStart(t *testing.T) {
 		t.Fatalf("app.New with a missing secret: %v", err)
 	}
 }
+
+// A Stripe secret that cannot be a secret or restricted key (a publishable key, a JSON document
+// pasted into the secret) fails the cold start instead of every request, without quoting it.
+func TestBadStripeSecretFailsColdStart(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const publishable, document = "pk_test_4eC39HqLyjWDarjtT1zdp7dc", `{"stripeSecretKey":"sk_test_4eC39HqLyjWDarjtT1zdp7dc"}`
+	out, err := secretsmanager.NewFromConfig(awsCfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name:         aws.String("checkout/stripe-json-" + time.Now().Format("150405.000000")),
+		SecretString: aws.String(document),
+	})
+	if err != nil {
+		t.Fatalf("create secret: %v", err)
+	}
+	for name, overrides := range map[string]map[string]string{
+		"publishable key":           {"STRIPE_SECRET_KEY": publishable},
+		"JSON in Secrets Manager":   {"STRIPE_SECRET_ARN": aws.ToString(out.ARN), "STRIPE_SECRET_KEY": ""},
+		"key with a trailing blank": {"STRIPE_SECRET_KEY": "sk_test_4eC39 HqLyj"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg, err := config.FromEnv(local.Settings(local.Stack.StripeURL, overrides))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = app.New(ctx, cfg, slog.New(slog.DiscardHandler), app.Options{})
+			if err == nil || !strings.Contains(err.Error(), "secret (sk_) or restricted (rk_)") && !strings.Contains(err.Error(), "characters no Stripe key has") {
+				t.Fatalf("app.New: %v, want the cold start to fail on the key's form", err)
+			}
+			if strings.Contains(err.Error(), "4eC39") {
+				t.Errorf("the error quotes the key: %v", err)
+			}
+		})
+	}
+}

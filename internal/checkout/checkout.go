@@ -10,7 +10,7 @@ import "time"
 type CartStatus string
 
 // Cart statuses. The cart service creates carts OPEN; checkout moves them to CHECKING_OUT and then
-// CHECKED_OUT; payment confirmation (elsewhere) sets PAID.
+// CHECKED_OUT; confirming the payment sets PAID; releasing the checkout sets OPEN again.
 const (
 	CartOpen        CartStatus = "OPEN"
 	CartCheckingOut CartStatus = "CHECKING_OUT"
@@ -18,12 +18,17 @@ const (
 	CartPaid        CartStatus = "PAID"
 )
 
-// BookingPendingPayment is the status of every booking that checkout writes.
-const BookingPendingPayment = "PENDING_PAYMENT"
+// Booking statuses: checkout writes PENDING_PAYMENT; the lifecycle (lifecycle.go) ends each
+// booking CONFIRMED or CANCELLED.
+const (
+	BookingPendingPayment = "PENDING_PAYMENT"
+	BookingConfirmed      = "CONFIRMED"
+	BookingCancelled      = "CANCELLED"
+)
 
 // MaxItems is the most items one checkout can hold: one DynamoDB transaction takes 100 actions,
-// the cart update and one put per booking.
-const MaxItems = 99
+// and starting, confirming or releasing a checkout writes the cart, its hold and every booking.
+const MaxItems = 98
 
 // Cart is a traveller's shopping cart as the cart service stores it.
 type Cart struct {
@@ -35,6 +40,9 @@ type Cart struct {
 	Version         int64
 	ExpiresAt       int64 // epoch seconds; 0 once checkout has started (moved into Checkout)
 	Checkout        *State
+	// StoredSize is the size of the cart's item as DynamoDB counts it, in bytes (adapters set it
+	// on read): a checkout adds its state to the item, which must stay within DynamoDB's limit.
+	StoredSize int
 }
 
 // CartItem is one hotel room in a cart.
@@ -62,9 +70,15 @@ type Amount struct {
 }
 
 // State is the checkout state stored on the cart when a checkout starts. Everything sent to
-// Stripe is derived from it, so a retry sends exactly what the first attempt sent.
+// Stripe is derived from it, so a retry sends exactly what the first attempt sent. State written
+// by an earlier version lacks the lifecycle fields; adapters read it with WithDefaults.
 type State struct {
-	GroupIdentifier           string
+	GroupIdentifier string
+	Status          Lifecycle
+	// KeyGeneration numbers the PaymentIntent's idempotency key: a key Stripe answered with a
+	// 5xx or an idempotency_error is never used again (Stripe replays that answer for a day).
+	KeyGeneration             int
+	HoldEndsAt                time.Time // when the hold releaser may release the checkout
 	BookingCodes              []string
 	StartedAt                 time.Time
 	CustomizationIdentifier   string
@@ -75,9 +89,24 @@ type State struct {
 	StatementDescriptorSuffix string
 	AmountMinor               int64 // the cart total in Stripe minor units
 	Currency                  string
-	ExpiresAt                 int64 // the cart's expiry, moved out of the TTL attribute
-	CustomerID                string
-	PaymentIntentID           string
+	ExpiresAt                 int64  // the cart's expiry, moved out of the TTL attribute
+	CustomerID                string // recorded before the PaymentIntent is created
+	PaymentIntentID           string // the only intent whose client secret is ever handed out
+}
+
+// WithDefaults fills what state written by an earlier version lacks: such a checkout is
+// pending, on its first key generation, held for hold from its start.
+func (s State) WithDefaults(hold time.Duration) State {
+	if s.Status == "" {
+		s.Status = PendingPayment
+	}
+	if s.KeyGeneration == 0 {
+		s.KeyGeneration = 1
+	}
+	if s.HoldEndsAt.IsZero() {
+		s.HoldEndsAt = s.StartedAt.Add(hold)
+	}
+	return s
 }
 
 // Booking is one booking written for one cart item.
@@ -106,7 +135,28 @@ type Customization struct {
 type PaymentIntent struct {
 	ID           string
 	ClientSecret string
-	Succeeded    bool
+	Status       PaymentStatus
+}
+
+// PaymentStatus is a Stripe PaymentIntent's status.
+type PaymentStatus string
+
+// The statuses Stripe documents for a PaymentIntent.
+const (
+	PaymentRequiresPaymentMethod PaymentStatus = "requires_payment_method"
+	PaymentRequiresConfirmation  PaymentStatus = "requires_confirmation"
+	PaymentRequiresAction        PaymentStatus = "requires_action"
+	PaymentProcessing            PaymentStatus = "processing"
+	PaymentRequiresCapture       PaymentStatus = "requires_capture"
+	PaymentSucceeded             PaymentStatus = "succeeded"
+	PaymentCanceled              PaymentStatus = "canceled"
+)
+
+// Customer is a traveller's Stripe customer mapping. ID is empty while the traveller has none;
+// KeyGeneration numbers the idempotency key of the next customer create.
+type Customer struct {
+	ID            string
+	KeyGeneration int
 }
 
 // PaymentIntentRequest holds every parameter of the PaymentIntent create call. It is built only

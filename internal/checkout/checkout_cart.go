@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/winktravel/checkout/internal/money"
@@ -40,16 +42,33 @@ const idempotencyKeyTrusted = 23 * time.Hour
 // change, and a booking-code collision.
 const maxBeginAttempts = 3
 
+// errRestart: the checkout this request found has moved on (released, confirmed or suspended, by
+// this request or another): the request starts again from a fresh read of the cart.
+var errRestart = errors.New("the checkout moved on during the request")
+
 // Checkout turns the caller's cart into a group of bookings and a PaymentIntent, or returns the
-// ones an earlier attempt created.
+// ones an earlier attempt created. A checkout found ended (its PaymentIntent canceled) is
+// released, and the same request checks the reopened cart out anew: the flow runs at most twice.
 func (s *Service) Checkout(ctx context.Context, req Request) (Result, error) {
+	result, err := s.checkout(ctx, req)
+	if errors.Is(err, errRestart) {
+		s.log.InfoContext(ctx, "the checkout moved on; reading the cart again", slog.String("cartId", req.ShoppingCartIdentifier))
+		result, err = s.checkout(ctx, req)
+		if errors.Is(err, errRestart) {
+			err = fmt.Errorf("cart %s: the checkout moved on twice in one request: %w", req.ShoppingCartIdentifier, err)
+		}
+	}
+	return result, err
+}
+
+func (s *Service) checkout(ctx context.Context, req Request) (Result, error) {
 	log := s.log.With(slog.String("cartId", req.ShoppingCartIdentifier))
 
 	// The independent reads, concurrently.
 	var (
 		cart                        Cart
 		customization               *Customization
-		knownCustomer               string
+		known                       = Customer{KeyGeneration: 1}
 		cartErr, czErr, customerErr error
 	)
 	s.concurrently(
@@ -67,9 +86,12 @@ func (s *Service) Checkout(ctx context.Context, req Request) (Result, error) {
 			}
 		},
 		func() {
-			knownCustomer, customerErr = s.customers.Get(ctx, req.Caller)
-			if errors.Is(customerErr, ErrNotFound) {
-				customerErr = nil
+			c, err := s.customers.Get(ctx, req.Caller)
+			switch {
+			case err == nil:
+				known = c
+			case !errors.Is(err, ErrNotFound):
+				customerErr = err
 			}
 		},
 	)
@@ -83,8 +105,12 @@ func (s *Service) Checkout(ctx context.Context, req Request) (Result, error) {
 		return Result{}, fmt.Errorf("read stripe customer of %s: %w", req.Caller, customerErr)
 	}
 
-	// The checks, in the order of precedence: validation, cart-not-found, forbidden, the rest.
-	if usable := customization != nil && customization.Active; !s.redirectAllowed(req.Redirect, customization, usable) {
+	// The checks, in the order of precedence: validation, cart-not-found, forbidden, the rest. A
+	// checkout already started answers from its stored state: the customization and redirect
+	// host it started with are not checked again against settings changed since.
+	started := cartErr == nil && cart.OwnerIdentifier == req.Caller &&
+		(cart.Status == CartCheckingOut || cart.Status == CartCheckedOut)
+	if usable := customization != nil && customization.Active; !started && !s.redirectAllowed(req.Redirect, customization, usable) {
 		return Result{}, Invalid(FieldError{Field: "redirectUrl", Message: "host is not allowed"})
 	}
 	if cartErr != nil {
@@ -93,96 +119,244 @@ func (s *Service) Checkout(ctx context.Context, req Request) (Result, error) {
 	if cart.OwnerIdentifier != req.Caller {
 		return Result{}, failure(KindForbidden, "The shopping cart belongs to another traveller.")
 	}
-	if req.CustomizationIdentifier != "" && (customization == nil || !customization.Active) {
-		return Result{}, failure(KindCustomizationNotFound, "The customization does not exist or is not active.")
-	}
 	var fresh *draft
 	switch cart.Status {
 	case CartPaid:
 		return Result{}, failure(KindAlreadyPaid, "The shopping cart has already been paid.")
 	case CartOpen:
-		d, err := s.prepare(req, cart, customization)
+		if req.CustomizationIdentifier != "" && (customization == nil || !customization.Active) {
+			return Result{}, failure(KindCustomizationNotFound, "The customization does not exist or is not active.")
+		}
+		d, err := s.prepare(req, cart, customization, known.ID)
 		if err != nil {
 			return Result{}, err
 		}
 		fresh = &d
+	case CartCheckingOut, CartCheckedOut:
+		if cart.Checkout == nil || cart.Checkout.GroupIdentifier == "" {
+			return Result{}, fmt.Errorf("cart %s is %s without checkout state", cart.Identifier, cart.Status)
+		}
+	default:
+		// Before anything is created anywhere: an unknown status is a bug to look at, not a cart.
+		return Result{}, fmt.Errorf("cart %s has unknown status %q", cart.Identifier, cart.Status)
 	}
 
-	// A checked-out cart replays its stored answer with the customer the PaymentIntent has.
-	if cart.Status == CartCheckedOut && cart.Checkout != nil && cart.Checkout.PaymentIntentID != "" {
-		log.InfoContext(ctx, "replaying checked-out cart", slog.String("groupId", cart.Checkout.GroupIdentifier))
-		return s.replay(ctx, *cart.Checkout)
+	// A checked-out cart replays its stored answer, as its PaymentIntent's status allows.
+	if cart.Status == CartCheckedOut && cart.Checkout.PaymentIntentID != "" {
+		state := cart.Checkout.WithDefaults(s.hold)
+		log.InfoContext(ctx, "replaying checked-out cart", slog.String("groupId", state.GroupIdentifier))
+		return s.replay(ctx, req.Caller, cart.Identifier, state)
 	}
 
-	// The transaction and the Stripe customer, concurrently. A failed customer
-	// never undoes a committed transaction: a retry resumes from the stored state.
-	var customerID string
-	var ensureErr error
-	waitCustomer := s.background(func() {
-		customerID, ensureErr = s.ensureCustomer(ctx, req.Caller, knownCustomer)
-	})
-	state, resumed, err := s.settle(ctx, req, cart, fresh, customization)
-	waitCustomer()
+	// The transaction and, for a new traveller, the Stripe customer, concurrently. A failed
+	// customer never undoes a committed transaction: a retry resumes from the stored state.
+	customer, waitCustomer := s.customerFor(ctx, req.Caller, known, fresh != nil && known.ID == "")
+	defer waitCustomer() // nothing started here outlives the request
+	state, resumed, err := s.settle(ctx, req, cart, fresh, customization, known.ID)
 	if err != nil {
 		return Result{}, err
 	}
+	state = state.WithDefaults(s.hold)
 	log = log.With(slog.String("groupId", state.GroupIdentifier))
 	if state.PaymentIntentID != "" {
 		// Someone else finished the checkout while this request was on its way.
 		log.InfoContext(ctx, "replaying checkout completed concurrently")
-		return s.replay(ctx, state)
-	}
-	if ensureErr != nil {
-		return Result{}, ensureErr
+		return s.replay(ctx, req.Caller, cart.Identifier, state)
 	}
 	if resumed {
 		log.InfoContext(ctx, "resuming checkout", slog.Time("startedAt", state.StartedAt))
 	}
+	// The PaymentIntent is created only for the customer recorded in the checkout state.
+	if state.CustomerID == "" {
+		id, err := customer()
+		if err != nil {
+			return Result{}, err
+		}
+		next := state
+		next.CustomerID = id
+		err = s.carts.Revise(ctx, cart.Identifier, state, next)
+		if errors.Is(err, ErrCartChanged) {
+			return Result{}, errRestart // a concurrent request recorded its customer (the same one) first
+		}
+		if err != nil {
+			return Result{}, fmt.Errorf("record stripe customer %s on cart %s: %w", id, cart.Identifier, err)
+		}
+		state = next
+	}
+	return s.pay(ctx, req.Caller, cart.Identifier, state)
+}
 
-	// The PaymentIntent and the ephemeral key, concurrently.
+// customerFor returns get, which yields the traveller's Stripe customer, and wait. With early
+// set, the customer is created now, beside the transaction, and wait waits for that; otherwise
+// get creates it when asked and wait does nothing.
+func (s *Service) customerFor(ctx context.Context, owner string, known Customer, early bool) (get func() (string, error), wait func()) {
+	if !early {
+		return func() (string, error) { return s.ensureCustomer(ctx, owner, known) }, func() {}
+	}
+	var (
+		id  string
+		err error
+	)
+	wait = sync.OnceFunc(s.background(func() { id, err = s.ensureCustomer(ctx, owner, known) }))
+	return func() (string, error) { wait(); return id, err }, wait
+}
+
+// pay creates the group's PaymentIntent and an ephemeral key, concurrently, records the intent
+// and answers it, as its status allows. A customer that Stripe no longer knows is replaced once,
+// under a new key generation.
+func (s *Service) pay(ctx context.Context, owner, cartID string, state State) (Result, error) {
 	var (
 		intent       PaymentIntent
 		ephemeralKey string
 		piErr, ekErr error
 	)
-	s.concurrently(
-		func() { intent, piErr = s.paymentIntent(ctx, req.ShoppingCartIdentifier, state, customerID) },
-		func() { ephemeralKey, ekErr = s.payments.CreateEphemeralKey(ctx, customerID) },
-	)
-	// Stripe refusing the cart as it is: every retry would meet the same answer.
+	for replaced := false; ; replaced = true {
+		s.concurrently(
+			func() { intent, piErr = s.paymentIntent(ctx, cartID, state) },
+			func() { ephemeralKey, ekErr = s.payments.CreateEphemeralKey(ctx, state.CustomerID) },
+		)
+		if replaced || !(errors.Is(piErr, ErrCustomerMissing) || errors.Is(ekErr, ErrCustomerMissing)) {
+			break
+		}
+		next, err := s.replaceCustomer(ctx, owner, cartID, state)
+		if err != nil {
+			return Result{}, err
+		}
+		state = next
+	}
 	switch {
 	case errors.Is(piErr, ErrAmountTooSmall):
-		return Result{}, failure(KindNotCheckoutable, "The cart total is below the minimum charge for %s.", state.Currency)
+		return Result{}, s.refused(ctx, cartID, state, "The cart total is below the minimum charge for %s.")
 	case errors.Is(piErr, ErrAmountTooLarge):
-		return Result{}, failure(KindNotCheckoutable, "The cart total is above the maximum charge for %s.", state.Currency)
+		return Result{}, s.refused(ctx, cartID, state, "The cart total is above the maximum charge for %s.")
 	case errors.Is(piErr, ErrCurrencyRefused):
-		return Result{}, failure(KindNotCheckoutable, "The cart currency %s is not supported.", state.Currency)
+		return Result{}, s.refused(ctx, cartID, state, "The cart currency %s is not supported.")
+	case errors.Is(piErr, ErrKeyPoisoned):
+		s.advanceKey(ctx, cartID, state)
+		return Result{}, fmt.Errorf("create payment intent for group %s: %w", state.GroupIdentifier, piErr)
 	case piErr != nil:
 		return Result{}, fmt.Errorf("create payment intent for group %s: %w", state.GroupIdentifier, piErr)
+	}
+	if err := s.payable(ctx, cartID, state, intent); err != nil {
+		if errors.Is(err, errNotYetRecorded) {
+			err = s.complete(ctx, cartID, state, intent.ID, failure(KindPaymentInProgress, paymentInProgressDetail))
+		}
+		return Result{}, err
 	}
 	if ekErr != nil {
 		return Result{}, fmt.Errorf("create ephemeral key: %w", ekErr)
 	}
-	if intent.Succeeded {
-		return Result{}, failure(KindAlreadyPaid, "The shopping cart has already been paid.")
+	if err := s.complete(ctx, cartID, state, intent.ID, nil); err != nil {
+		return Result{}, err
 	}
-
-	// The cart records the Stripe ids and becomes CHECKED_OUT.
-	err = s.carts.Complete(ctx, req.ShoppingCartIdentifier, state.GroupIdentifier, customerID, intent.ID)
-	if errors.Is(err, ErrCartChanged) {
-		return Result{}, s.explainChanged(ctx, req.ShoppingCartIdentifier)
-	}
-	if err != nil {
-		return Result{}, fmt.Errorf("complete checkout of cart %s: %w", req.ShoppingCartIdentifier, err)
-	}
-	log.InfoContext(ctx, "checked out", slog.String("paymentIntentId", intent.ID), slog.Int("bookings", len(state.BookingCodes)))
+	s.log.InfoContext(ctx, "checked out", slog.String("cartId", cartID), slog.String("groupId", state.GroupIdentifier),
+		slog.String("paymentIntentId", intent.ID), slog.Int("bookings", len(state.BookingCodes)))
 	return Result{
 		ClientSecret:    intent.ClientSecret,
 		EphemeralKey:    ephemeralKey,
-		CustomerID:      customerID,
+		CustomerID:      state.CustomerID,
 		GroupIdentifier: state.GroupIdentifier,
 		BookingCodes:    state.BookingCodes,
 	}, nil
+}
+
+const paymentInProgressDetail = "The payment of this shopping cart is being processed."
+
+// errNotYetRecorded: the intent is being paid but is not yet recorded on the checkout.
+var errNotYetRecorded = errors.New("payment in progress on an intent not yet recorded")
+
+// payable tells whether the traveller may pay intent now. Otherwise it returns the answer to give,
+// having moved the checkout as the intent's status says: a paid one confirmed, a canceled one
+// released (errRestart).
+func (s *Service) payable(ctx context.Context, cartID string, state State, intent PaymentIntent) error {
+	switch intent.Status {
+	case PaymentSucceeded:
+		// The webhook confirms too; whoever is first moves it, and a failure here is left to it.
+		if err := s.move(ctx, Confirm, cartID, state, intent.ID, ""); err != nil && !errors.Is(err, ErrCartChanged) {
+			s.log.WarnContext(ctx, "could not confirm a paid checkout; the webhook will", slog.String("cartId", cartID),
+				slog.String("groupId", state.GroupIdentifier), slog.String("error", err.Error()))
+		}
+		return failure(KindAlreadyPaid, "The shopping cart has already been paid.")
+	case PaymentProcessing, PaymentRequiresCapture:
+		if state.PaymentIntentID == "" {
+			return errNotYetRecorded
+		}
+		return failure(KindPaymentInProgress, paymentInProgressDetail)
+	case PaymentCanceled:
+		// Canceled by support, by Stripe, or by the hold releaser: nothing can pay it any more.
+		err := s.move(ctx, Release, cartID, state, intent.ID, ReasonPaymentCanceled)
+		if err != nil && !errors.Is(err, ErrCartChanged) {
+			return fmt.Errorf("release checkout %s of canceled payment intent %s: %w", state.GroupIdentifier, intent.ID, err)
+		}
+		s.log.InfoContext(ctx, "released the checkout of a canceled payment intent", slog.String("cartId", cartID),
+			slog.String("groupId", state.GroupIdentifier), slog.String("paymentIntentId", intent.ID))
+		return errRestart
+	}
+	return nil
+}
+
+// complete records the PaymentIntent on the cart and sets it CHECKED_OUT; then answer is
+// returned (nil for the 200).
+func (s *Service) complete(ctx context.Context, cartID string, state State, intentID string, answer error) error {
+	err := s.carts.Complete(ctx, cartID, state, intentID)
+	if errors.Is(err, ErrCartChanged) {
+		return s.explainChanged(ctx, cartID)
+	}
+	if err != nil {
+		return fmt.Errorf("complete checkout of cart %s: %w", cartID, err)
+	}
+	return answer
+}
+
+// refused releases a checkout whose cart Stripe refuses as it is (no retry could change that)
+// and answers cart-not-checkoutable; detail takes the currency.
+func (s *Service) refused(ctx context.Context, cartID string, state State, detail string) error {
+	err := s.move(ctx, Release, cartID, state, "", ReasonRefused)
+	if err != nil && !errors.Is(err, ErrCartChanged) {
+		return fmt.Errorf("release checkout %s refused by stripe: %w", state.GroupIdentifier, err)
+	}
+	s.log.InfoContext(ctx, "stripe refused the cart; checkout released", slog.String("cartId", cartID),
+		slog.String("groupId", state.GroupIdentifier))
+	return failure(KindNotCheckoutable, detail, state.Currency)
+}
+
+// advanceKey moves the checkout to its next PaymentIntent key generation, so that the retry does
+// not meet the answer Stripe stored for this one.
+func (s *Service) advanceKey(ctx context.Context, cartID string, state State) {
+	next := state
+	next.KeyGeneration++
+	err := s.carts.Revise(ctx, cartID, state, next)
+	switch {
+	case err == nil:
+		s.log.WarnContext(ctx, "stripe stored an error for the payment intent key; the retry uses the next one",
+			slog.String("cartId", cartID), slog.String("groupId", state.GroupIdentifier), slog.Int("keyGeneration", next.KeyGeneration))
+	case !errors.Is(err, ErrCartChanged): // ErrCartChanged: another request advanced it first
+		s.log.ErrorContext(ctx, "could not advance the payment intent key; the retry meets the same answer once more",
+			slog.String("cartId", cartID), slog.String("groupId", state.GroupIdentifier), slog.String("error", err.Error()))
+	}
+}
+
+// replaceCustomer replaces a Stripe customer that Stripe no longer knows (deleted in the
+// Dashboard, or made with the other mode's key): the mapping is replaced, conditionally on the old
+// customer, and the checkout moves to the new customer under its next key generation.
+func (s *Service) replaceCustomer(ctx context.Context, owner, cartID string, state State) (State, error) {
+	s.log.WarnContext(ctx, "stripe does not know the traveller's customer; replacing it", slog.String("cartId", cartID),
+		slog.String("customerId", state.CustomerID))
+	current, err := s.customers.Replace(ctx, owner, state.CustomerID)
+	if err != nil {
+		return State{}, fmt.Errorf("replace stripe customer %s: %w", state.CustomerID, err)
+	}
+	id, err := s.ensureCustomer(ctx, owner, current)
+	if err != nil {
+		return State{}, err
+	}
+	next := state
+	next.CustomerID = id
+	next.KeyGeneration++
+	if err := s.carts.Revise(ctx, cartID, state, next); err != nil {
+		return State{}, fmt.Errorf("record replacement stripe customer %s on cart %s: %w", id, cartID, err)
+	}
+	return next, nil
 }
 
 // redirectAllowed checks the redirect host against ALLOWED_REDIRECT_HOSTS and the hosts of the
@@ -194,9 +368,11 @@ func (s *Service) redirectAllowed(r Redirect, c *Customization, usable bool) boo
 	if !usable {
 		return false
 	}
-	hosts, err := ParseHostPatterns(c.AllowedRedirectHosts)
-	if err != nil {
-		s.log.Warn("customization has an invalid redirect host", slog.String("customizationId", c.Identifier))
+	// One bad entry is skipped alone; the customization's other hosts still count.
+	hosts, invalid := ParseHostPatternsSkipping(c.AllowedRedirectHosts)
+	for _, entry := range invalid {
+		s.log.Warn("customization has an invalid redirect host; skipping it", slog.String("customizationId", c.Identifier),
+			slog.String("entry", entry))
 	}
 	return hosts.Allows(r.Host)
 }
@@ -207,8 +383,9 @@ type draft struct {
 	bookings []Booking
 }
 
-// prepare checks that an OPEN cart can be checked out and drafts its checkout.
-func (s *Service) prepare(req Request, cart Cart, c *Customization) (draft, error) {
+// prepare checks that an OPEN cart can be checked out and drafts its checkout, for the
+// traveller's Stripe customer when one is known.
+func (s *Service) prepare(req Request, cart Cart, c *Customization, customerID string) (draft, error) {
 	now := s.now().UTC()
 	switch {
 	case len(cart.Items) == 0:
@@ -220,6 +397,9 @@ func (s *Service) prepare(req Request, cart Cart, c *Customization) (draft, erro
 	}
 	amounts := make([]string, len(cart.Items))
 	for i, item := range cart.Items {
+		if missing := incomplete(item); missing != "" {
+			return draft{}, failure(KindNotCheckoutable, "Cart item %d is incomplete: %s.", i+1, missing)
+		}
 		if item.Total.Currency != cart.Currency {
 			return draft{}, failure(KindNotCheckoutable, "The cart mixes currencies.")
 		}
@@ -230,6 +410,9 @@ func (s *Service) prepare(req Request, cart Cart, c *Customization) (draft, erro
 		return draft{}, notCheckoutable(err, cart.Currency)
 	}
 	state := State{
+		Status:                  PendingPayment,
+		KeyGeneration:           1,
+		HoldEndsAt:              now.Add(s.hold),
 		StartedAt:               now,
 		CustomizationIdentifier: req.CustomizationIdentifier,
 		RedirectURL:             req.Redirect.URL,
@@ -239,6 +422,7 @@ func (s *Service) prepare(req Request, cart Cart, c *Customization) (draft, erro
 		AmountMinor:             total,
 		Currency:                cart.Currency,
 		ExpiresAt:               cart.ExpiresAt,
+		CustomerID:              customerID,
 	}
 	if c != nil && c.StatementDescriptorSuffix != "" {
 		if validDescriptorSuffix(c.StatementDescriptorSuffix) {
@@ -263,6 +447,36 @@ func (s *Service) prepare(req Request, cart Cart, c *Customization) (draft, erro
 	}
 	d.assignIdentifiers()
 	return d, nil
+}
+
+// incomplete names what a cart item lacks to become a booking, "" if nothing.
+func incomplete(item CartItem) string {
+	switch {
+	case item.Identifier == "":
+		return "identifier is missing"
+	case item.HotelIdentifier == "":
+		return "hotelIdentifier is missing"
+	case item.RoomRateIdentifier == "":
+		return "roomRateIdentifier is missing"
+	case item.Adults < 1:
+		return "adults must be at least 1"
+	case item.Children < 0:
+		return "children must not be negative"
+	case item.Total.Amount == "" || item.Total.Currency == "":
+		return "total is missing"
+	}
+	start, err := time.Parse(time.DateOnly, item.StartDate)
+	if err != nil {
+		return "startDate must be a YYYY-MM-DD date"
+	}
+	end, err := time.Parse(time.DateOnly, item.EndDate)
+	if err != nil {
+		return "endDate must be a YYYY-MM-DD date"
+	}
+	if !end.After(start) {
+		return "endDate must be after startDate"
+	}
+	return ""
 }
 
 // validDescriptorSuffix applies Stripe's rules for a statement descriptor suffix: at most 22
@@ -310,7 +524,7 @@ func notCheckoutable(err error, currency string) error {
 
 // settle turns an OPEN cart into bookings, or returns the checkout state a previous attempt
 // stored. resumed tells the two apart.
-func (s *Service) settle(ctx context.Context, req Request, cart Cart, fresh *draft, c *Customization) (state State, resumed bool, err error) {
+func (s *Service) settle(ctx context.Context, req Request, cart Cart, fresh *draft, c *Customization, customerID string) (state State, resumed bool, err error) {
 	for attempt := 1; ; attempt++ {
 		switch cart.Status {
 		case CartCheckingOut, CartCheckedOut:
@@ -325,7 +539,7 @@ func (s *Service) settle(ctx context.Context, req Request, cart Cart, fresh *dra
 			return State{}, false, fmt.Errorf("cart %s has unknown status %q", cart.Identifier, cart.Status)
 		}
 		if fresh == nil {
-			d, err := s.prepare(req, cart, c)
+			d, err := s.prepare(req, cart, c, customerID)
 			if err != nil {
 				return State{}, false, err
 			}
@@ -337,6 +551,8 @@ func (s *Service) settle(ctx context.Context, req Request, cart Cart, fresh *dra
 			s.log.InfoContext(ctx, "checkout started", slog.String("cartId", cart.Identifier),
 				slog.String("groupId", fresh.state.GroupIdentifier), slog.Int("bookings", len(fresh.bookings)))
 			return fresh.state, false, nil
+		case errors.Is(err, ErrCartTooLarge):
+			return State{}, false, failure(KindNotCheckoutable, "The cart is too large to check out.")
 		case attempt == maxBeginAttempts:
 			return State{}, false, fmt.Errorf("begin checkout of cart %s after %d attempts: %w", cart.Identifier, attempt, err)
 		case errors.Is(err, ErrBookingCodeTaken):
@@ -362,12 +578,20 @@ func (s *Service) settle(ctx context.Context, req Request, cart Cart, fresh *dra
 }
 
 // ensureCustomer returns the traveller's Stripe customer, creating it and its mapping if needed.
-// When two requests race, the mapping stored first wins.
-func (s *Service) ensureCustomer(ctx context.Context, owner, known string) (string, error) {
-	if known != "" {
-		return known, nil
+// When two requests race, the mapping stored first wins. A create whose key Stripe answered with
+// an error it stores moves the traveller to the next key generation, for the retry.
+func (s *Service) ensureCustomer(ctx context.Context, owner string, known Customer) (string, error) {
+	if known.ID != "" {
+		return known.ID, nil
 	}
-	created, err := s.payments.CreateCustomer(ctx, owner)
+	generation := max(known.KeyGeneration, 1)
+	created, err := s.payments.CreateCustomer(ctx, owner, generation)
+	if errors.Is(err, ErrKeyPoisoned) {
+		if err := s.customers.AdvanceKey(ctx, owner, generation); err != nil {
+			s.log.ErrorContext(ctx, "could not advance the customer key; the retry meets the same answer once more",
+				slog.String("error", err.Error()))
+		}
+	}
 	if err != nil {
 		return "", fmt.Errorf("create stripe customer: %w", err)
 	}
@@ -381,7 +605,7 @@ func (s *Service) ensureCustomer(ctx context.Context, owner, known string) (stri
 // paymentIntent creates the group's PaymentIntent under its idempotency key, so that a retry
 // gets the intent the first attempt created. Once the key may have expired, it first looks the
 // intent up by the group's metadata: a group never gets a second PaymentIntent.
-func (s *Service) paymentIntent(ctx context.Context, cartID string, state State, customerID string) (PaymentIntent, error) {
+func (s *Service) paymentIntent(ctx context.Context, cartID string, state State) (PaymentIntent, error) {
 	if age := s.now().Sub(state.StartedAt); age >= idempotencyKeyTrusted {
 		intent, found, err := s.payments.FindPaymentIntent(ctx, state.GroupIdentifier)
 		if err != nil {
@@ -394,12 +618,15 @@ func (s *Service) paymentIntent(ctx context.Context, cartID string, state State,
 			return intent, nil
 		}
 	}
-	return s.payments.CreatePaymentIntent(ctx, paymentIntentRequest(cartID, state, customerID))
+	return s.payments.CreatePaymentIntent(ctx, paymentIntentRequest(cartID, state))
 }
 
 // replay answers a checked-out cart again: same group, codes, customer and client secret, and a
-// fresh ephemeral key.
-func (s *Service) replay(ctx context.Context, state State) (Result, error) {
+// fresh ephemeral key, while its PaymentIntent can still be paid. A paid intent answers
+// cart-already-paid, one in progress payment-in-progress, a canceled one releases the checkout.
+// A customer Stripe no longer knows cannot get an ephemeral key: its intent is canceled and the
+// checkout released, so that the request starts again with a new customer.
+func (s *Service) replay(ctx context.Context, owner, cartID string, state State) (Result, error) {
 	var (
 		intent       PaymentIntent
 		ephemeralKey string
@@ -412,11 +639,20 @@ func (s *Service) replay(ctx context.Context, state State) (Result, error) {
 	if piErr != nil {
 		return Result{}, fmt.Errorf("read payment intent %s: %w", state.PaymentIntentID, piErr)
 	}
+	if err := s.payable(ctx, cartID, state, intent); err != nil {
+		return Result{}, err
+	}
+	if errors.Is(ekErr, ErrCustomerMissing) {
+		if _, err := s.customers.Replace(ctx, owner, state.CustomerID); err != nil {
+			return Result{}, fmt.Errorf("replace stripe customer %s: %w", state.CustomerID, err)
+		}
+		if _, err := s.release(ctx, cartID, state, ReasonPaymentCanceled); err != nil && !errors.Is(err, ErrCartChanged) {
+			return Result{}, err
+		}
+		return Result{}, errRestart
+	}
 	if ekErr != nil {
 		return Result{}, fmt.Errorf("create ephemeral key: %w", ekErr)
-	}
-	if intent.Succeeded {
-		return Result{}, failure(KindAlreadyPaid, "The shopping cart has already been paid.")
 	}
 	return Result{
 		ClientSecret:    intent.ClientSecret,
@@ -441,7 +677,7 @@ const metadataValueLimit = 500
 
 // paymentIntentRequest builds the PaymentIntent parameters from stored state only, so that every
 // attempt for a group sends identical parameters under the same idempotency key.
-func paymentIntentRequest(cartID string, state State, customerID string) PaymentIntentRequest {
+func paymentIntentRequest(cartID string, state State) PaymentIntentRequest {
 	metadata := map[string]string{
 		"groupIdentifier":        state.GroupIdentifier,
 		"shoppingCartIdentifier": cartID,
@@ -464,13 +700,23 @@ func paymentIntentRequest(cartID string, state State, customerID string) Payment
 		}
 	}
 	return PaymentIntentRequest{
-		IdempotencyKey:            "checkout-payment-intent-" + state.GroupIdentifier,
+		IdempotencyKey:            PaymentIntentKey(state),
 		AmountMinor:               state.AmountMinor,
 		Currency:                  state.Currency,
-		CustomerID:                customerID,
+		CustomerID:                state.CustomerID,
 		StatementDescriptorSuffix: state.StatementDescriptorSuffix,
 		Metadata:                  metadata,
 	}
+}
+
+// PaymentIntentKey is the idempotency key of the group's PaymentIntent create at the checkout's
+// key generation (the first generation's key is the one earlier versions used).
+func PaymentIntentKey(state State) string {
+	key := "checkout-payment-intent-" + state.GroupIdentifier
+	if state.KeyGeneration > 1 {
+		key += "-" + strconv.Itoa(state.KeyGeneration)
+	}
+	return key
 }
 
 // joinWithin joins items with sep into as few strings as possible, none longer than limit.

@@ -16,6 +16,7 @@ const (
 	KindCartNotFound          Kind = "cart-not-found"
 	KindForbidden             Kind = "forbidden"
 	KindNotCheckoutable       Kind = "cart-not-checkoutable"
+	KindPaymentInProgress     Kind = "payment-in-progress"
 	KindAlreadyPaid           Kind = "cart-already-paid"
 	KindCustomizationNotFound Kind = "customization-not-found"
 )
@@ -58,6 +59,13 @@ var (
 	ErrNotFound         = errors.New("not found")
 	ErrCartChanged      = errors.New("cart changed concurrently")
 	ErrBookingCodeTaken = errors.New("booking code already taken")
+	ErrCartTooLarge     = errors.New("cart too large for its checkout state")
+	// ErrKeyPoisoned: Stripe answered a create with a 5xx or an idempotency_error, and replays
+	// that answer for every later request with the key (for at least 24 hours).
+	ErrKeyPoisoned = errors.New("stripe idempotency key answered with an error it will replay")
+	// ErrCustomerMissing: Stripe does not know the customer (deleted, or made with the other
+	// mode's key).
+	ErrCustomerMissing = errors.New("stripe customer does not exist")
 	// The payment provider refuses the cart as it is; retrying cannot change that.
 	ErrAmountTooSmall  = errors.New("amount below the payment provider's minimum")
 	ErrAmountTooLarge  = errors.New("amount above the payment provider's maximum")

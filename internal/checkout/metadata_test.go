@@ -10,7 +10,7 @@ func TestPaymentIntentMetadataStaysWithinStripeLimits(t *testing.T) {
 	for i := range codes {
 		codes[i] = NewBookingCode()
 	}
-	req := paymentIntentRequest("cart-1", State{GroupIdentifier: "g-1", BookingCodes: codes, GA4ClientID: "1.2"}, "cus_1")
+	req := paymentIntentRequest("cart-1", State{GroupIdentifier: "g-1", BookingCodes: codes, GA4ClientID: "1.2", CustomerID: "cus_1"})
 	var joined []string
 	for i := 1; ; i++ {
 		key := "bookingCodes"

@@ -7,13 +7,23 @@ type Carts interface {
 	// Get reads a cart with a strongly consistent read. A missing cart is ErrNotFound.
 	Get(ctx context.Context, id string) (Cart, error)
 	// Begin, in one transaction, moves the cart from OPEN at cart.Version to CHECKING_OUT with
-	// state, takes it out of TTL, and creates every booking. It returns ErrCartChanged when the
-	// cart is no longer OPEN at that version and ErrBookingCodeTaken when a code already exists;
-	// then nothing was written.
+	// state, takes it out of TTL, starts the checkout's hold and creates every booking. It
+	// returns ErrCartChanged when the cart is no longer OPEN at that version,
+	// ErrBookingCodeTaken when a code already exists and ErrCartTooLarge when the cart with its
+	// checkout state would not fit one item; then nothing was written.
 	Begin(ctx context.Context, cart Cart, state State, bookings []Booking) error
-	// Complete records the Stripe ids and sets the cart CHECKED_OUT, provided the cart still
-	// carries groupID and is CHECKING_OUT or CHECKED_OUT; otherwise ErrCartChanged.
-	Complete(ctx context.Context, cartID, groupID, customerID, paymentIntentID string) error
+	// Revise changes a started checkout's customer and key generation from those of from to
+	// those of to, provided the cart is CHECKING_OUT with from's group, customer and generation
+	// and no PaymentIntent recorded; otherwise ErrCartChanged.
+	Revise(ctx context.Context, cartID string, from, to State) error
+	// Complete records the PaymentIntent and sets the cart CHECKED_OUT, provided the cart still
+	// carries state's group and customer and is CHECKING_OUT or CHECKED_OUT; otherwise
+	// ErrCartChanged.
+	Complete(ctx context.Context, cartID string, state State, paymentIntentID string) error
+	// Apply makes a lifecycle move in one transaction over the cart, the hold and every booking
+	// (lifecycle.go). It returns ErrCartChanged, having written nothing, when the cart no longer
+	// carries the checkout as the transition read it.
+	Apply(ctx context.Context, t Transition) error
 }
 
 // Customizations reads affiliate customizations.
@@ -22,24 +32,36 @@ type Customizations interface {
 	Get(ctx context.Context, id string) (Customization, error)
 }
 
-// Customers maps a traveller to their Stripe customer.
+// Customers maps a traveller to their Stripe customer. A traveller has at most one mapping; it
+// changes only when Stripe no longer knows its customer.
 type Customers interface {
-	// Get returns ErrNotFound when the traveller has no Stripe customer yet.
-	Get(ctx context.Context, owner string) (string, error)
-	// Add stores the mapping unless one exists, and returns the mapping that is stored.
+	// Get returns ErrNotFound when the traveller has no mapping at all.
+	Get(ctx context.Context, owner string) (Customer, error)
+	// Add stores customerID unless the traveller has a customer already, and returns the
+	// customer that is stored.
 	Add(ctx context.Context, owner, customerID string) (string, error)
+	// AdvanceKey moves the traveller's customer-create key from generation from to the next one;
+	// nothing happens if another request advanced it first.
+	AdvanceKey(ctx context.Context, owner string, from int) error
+	// Replace forgets the traveller's customer gone, unless the mapping changed already, and
+	// advances the key generation; it returns the mapping as it then stands (consistently read).
+	Replace(ctx context.Context, owner, gone string) (Customer, error)
 }
 
 // Payments is Stripe.
 type Payments interface {
-	// CreateCustomer creates the traveller's Stripe customer; repeated calls for one owner are
-	// idempotent while Stripe keeps the idempotency key.
-	CreateCustomer(ctx context.Context, owner string) (string, error)
+	// CreateCustomer creates the traveller's Stripe customer, idempotent per owner and key
+	// generation while Stripe keeps the key.
+	CreateCustomer(ctx context.Context, owner string, generation int) (string, error)
 	// CreatePaymentIntent is idempotent on req.IdempotencyKey. Stripe refusing the amount as too
 	// small or too large, or the currency, is ErrAmountTooSmall, ErrAmountTooLarge or
 	// ErrCurrencyRefused.
 	CreatePaymentIntent(ctx context.Context, req PaymentIntentRequest) (PaymentIntent, error)
 	GetPaymentIntent(ctx context.Context, id string) (PaymentIntent, error)
+	// CancelPaymentIntent cancels an intent as abandoned and returns it as it then stands: an
+	// intent Stripe would not cancel (succeeded, processing, already canceled) is returned with
+	// its status, not as an error.
+	CancelPaymentIntent(ctx context.Context, id string) (PaymentIntent, error)
 	// FindPaymentIntent looks a group's PaymentIntent up by its groupIdentifier metadata, for
 	// when the idempotency key may have expired. A canceled intent does not count. Stripe's
 	// search lags creation (up to an hour during outages): a miss is only final for old intents.
@@ -47,3 +69,6 @@ type Payments interface {
 	// CreateEphemeralKey returns the key's secret, never empty.
 	CreateEphemeralKey(ctx context.Context, customerID string) (string, error)
 }
+
+// Every Payments call may also fail with ErrKeyPoisoned (a create whose idempotency key must
+// not be used again) or ErrCustomerMissing (Stripe does not know the customer named).

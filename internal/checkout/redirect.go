@@ -96,6 +96,20 @@ func ParseHostPatterns(entries []string) (HostPatterns, error) {
 	return patterns, nil
 }
 
+// ParseHostPatternsSkipping is ParseHostPatterns for lists that others maintain (a
+// customization's): an invalid entry is skipped and returned in invalid, the rest still count.
+func ParseHostPatternsSkipping(entries []string) (patterns HostPatterns, invalid []string) {
+	for _, entry := range entries {
+		p, err := ParseHostPatterns([]string{entry})
+		if err != nil {
+			invalid = append(invalid, entry)
+			continue
+		}
+		patterns = append(patterns, p...)
+	}
+	return patterns, invalid
+}
+
 // Allows reports whether the normalised host matches one of the patterns.
 func (p HostPatterns) Allows(host string) bool {
 	for _, pattern := range p {

@@ -15,15 +15,21 @@ type Service struct {
 	customers      Customers
 	payments       Payments
 	redirectHosts  HostPatterns
+	hold           time.Duration
 	serial         bool
 	now            func() time.Time
 	log            *slog.Logger
 }
 
+// DefaultHold is how long a checkout holds its bookings unless configured otherwise.
+const DefaultHold = 30 * time.Minute
+
 // Options configure a Service.
 type Options struct {
 	// RedirectHosts is the deployment-wide redirect allow-list (ALLOWED_REDIRECT_HOSTS).
 	RedirectHosts HostPatterns
+	// Hold is how long a checkout holds its bookings (CHECKOUT_HOLD); default DefaultHold.
+	Hold time.Duration
 	// Serial runs the independent calls one after another instead of concurrently. It exists so
 	// that benchmarks can show what the overlap buys; production never sets it.
 	Serial bool
@@ -39,9 +45,13 @@ func New(carts Carts, customizations Customizations, customers Customers, paymen
 		customers:      customers,
 		payments:       payments,
 		redirectHosts:  opts.RedirectHosts,
+		hold:           opts.Hold,
 		serial:         opts.Serial,
 		now:            opts.Now,
 		log:            opts.Logger,
+	}
+	if s.hold == 0 {
+		s.hold = DefaultHold
 	}
 	if s.now == nil {
 		s.now = time.Now

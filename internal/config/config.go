@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/winktravel/checkout/internal/checkout"
 )
@@ -19,6 +20,10 @@ type Config struct {
 	BookingsTable       string
 	CustomizationsTable string
 	CustomersTable      string
+	HoldsTable          string
+	// CheckoutHold is how long a checkout holds its bookings before the hold releaser may free
+	// them (CHECKOUT_HOLD).
+	CheckoutHold time.Duration
 	// StripeSecretARN names the Secrets Manager secret holding the Stripe secret key. When it is
 	// empty, StripeSecretKey is used (local runs and tests only).
 	StripeSecretARN           string
@@ -41,6 +46,8 @@ const (
 	DefaultBookingsTable             = "bookings"
 	DefaultCustomizationsTable       = "customizations"
 	DefaultCustomersTable            = "customers"
+	DefaultHoldsTable                = "holds"
+	DefaultCheckoutHold              = "30m"
 	DefaultStripeEphemeralKeyVersion = "2023-10-16"
 	DefaultIdentityClaim             = "sub"
 	DefaultProblemTypeBase           = "https://api.wink.travel/problems/"
@@ -60,6 +67,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		BookingsTable:             get("BOOKINGS_TABLE", DefaultBookingsTable),
 		CustomizationsTable:       get("CUSTOMIZATIONS_TABLE", DefaultCustomizationsTable),
 		CustomersTable:            get("CUSTOMERS_TABLE", DefaultCustomersTable),
+		HoldsTable:                get("HOLDS_TABLE", DefaultHoldsTable),
 		StripeSecretARN:           get("STRIPE_SECRET_ARN", ""),
 		StripeSecretKey:           get("STRIPE_SECRET_KEY", ""),
 		StripeAPIBase:             get("STRIPE_API_BASE", ""),
@@ -90,6 +98,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		errs = append(errs, errors.New("LOCAL_MODE must be true or false"))
 	}
 	c.LocalMode = local
+	if c.CheckoutHold, err = checkoutHold(get("CHECKOUT_HOLD", DefaultCheckoutHold), local); err != nil {
+		errs = append(errs, err)
+	}
 	if err := c.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL", "INFO"))); err != nil {
 		errs = append(errs, errors.New("LOG_LEVEL must be DEBUG, INFO, WARN or ERROR"))
 	}
@@ -101,6 +112,20 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return c, errors.New(strings.Join(msgs, "; "))
 	}
 	return c, nil
+}
+
+// checkoutHold reads CHECKOUT_HOLD: at least 5 minutes (10 seconds in local mode, to watch a hold
+// expire) and at most 23 hours, inside Stripe's 24-hour idempotency window.
+func checkoutHold(value string, local bool) (time.Duration, error) {
+	hold, err := time.ParseDuration(value)
+	least, leastText := 5*time.Minute, "5m"
+	if local {
+		least, leastText = 10*time.Second, "10s"
+	}
+	if err != nil || hold < least || hold > 23*time.Hour {
+		return 0, fmt.Errorf("CHECKOUT_HOLD must be a duration from %s to 23h", leastText)
+	}
+	return hold, nil
 }
 
 func isHTTPURL(s string) bool {

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/winktravel/checkout/internal/config"
 )
@@ -72,5 +73,33 @@ func TestSecretKeyNeverInError(t *testing.T) {
 	_, err := config.FromEnv(getenv(map[string]string{"STRIPE_SECRET_KEY": "sk_test_supersecret", "LOG_LEVEL": "nope"}))
 	if err == nil || strings.Contains(err.Error(), "supersecret") {
 		t.Errorf("error %v", err)
+	}
+}
+
+// CHECKOUT_HOLD: 30 minutes by default, from 5 minutes to 23 hours (inside Stripe's idempotency
+// window), down to 10 seconds in local mode only.
+func TestCheckoutHold(t *testing.T) {
+	const arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:stripe-AbCdEf"
+	for _, tc := range []struct {
+		hold, local string
+		want        time.Duration // 0: refused
+	}{
+		{"", "", 30 * time.Minute},
+		{"5m", "", 5 * time.Minute},
+		{"23h", "", 23 * time.Hour},
+		{"4m59s", "", 0},
+		{"24h", "", 0},
+		{"10s", "", 0},
+		{"10s", "true", 10 * time.Second},
+		{"9s", "true", 0},
+		{"half an hour", "", 0},
+	} {
+		c, err := config.FromEnv(getenv(map[string]string{"STRIPE_SECRET_ARN": arn, "CHECKOUT_HOLD": tc.hold, "LOCAL_MODE": tc.local}))
+		switch {
+		case tc.want == 0 && (err == nil || !strings.Contains(err.Error(), "CHECKOUT_HOLD")):
+			t.Errorf("CHECKOUT_HOLD=%q LOCAL_MODE=%q: %v, want it refused", tc.hold, tc.local, err)
+		case tc.want != 0 && (err != nil || c.CheckoutHold != tc.want):
+			t.Errorf("CHECKOUT_HOLD=%q LOCAL_MODE=%q: %v %v, want %v", tc.hold, tc.local, c.CheckoutHold, err, tc.want)
+		}
 	}
 }

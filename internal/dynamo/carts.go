@@ -2,9 +2,13 @@ package dynamo
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strconv"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -14,25 +18,27 @@ import (
 	"github.com/winktravel/checkout/internal/checkout"
 )
 
-// Carts reads carts and runs the checkout transaction over the carts and bookings tables.
+// Carts reads carts and moves checkouts through their lifecycle over the carts, bookings and
+// holds tables, each move in one transaction.
 type Carts struct {
 	db       *dynamodb.Client
 	carts    string
 	bookings string
+	holds    string
 }
 
 var _ checkout.Carts = (*Carts)(nil)
 
 // NewCarts returns the carts adapter on the named tables.
-func NewCarts(db *dynamodb.Client, cartsTable, bookingsTable string) *Carts {
-	return &Carts{db: db, carts: cartsTable, bookings: bookingsTable}
+func NewCarts(db *dynamodb.Client, cartsTable, bookingsTable, holdsTable string) *Carts {
+	return &Carts{db: db, carts: cartsTable, bookings: bookingsTable, holds: holdsTable}
 }
 
 // Get reads a cart with a strongly consistent read.
 func (c *Carts) Get(ctx context.Context, id string) (checkout.Cart, error) {
 	out, err := c.db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      &c.carts,
-		Key:            map[string]types.AttributeValue{"identifier": &types.AttributeValueMemberS{Value: id}},
+		Key:            c.cartKey(id),
 		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
@@ -49,36 +55,63 @@ func (c *Carts) Get(ctx context.Context, id string) (checkout.Cart, error) {
 	if err != nil {
 		return checkout.Cart{}, fmt.Errorf("decode cart: %w", err)
 	}
+	cart.StoredSize = ItemSize(out.Item)
 	return cart, nil
 }
 
-// Begin writes the cart's checkout state and every booking in one TransactWriteItems. The
-// group identifier is the transaction's client request token, so an SDK retry of a transaction
-// that did commit succeeds instead of failing its own condition.
+// maxItemSize is DynamoDB's limit on one item. The margin leaves room for what the lifecycle
+// adds to the checkout map later (customer, PaymentIntent, confirmation time).
+const (
+	maxItemSize     = 400 * 1024
+	checkoutGrowth  = 512
+	holdShards      = 16
+	tokenCharacters = 36 // a ClientRequestToken's length limit
+)
+
+// Begin writes the cart's checkout state, the checkout's hold and every booking in one
+// TransactWriteItems. The group identifier is the transaction's client request token, so an SDK
+// retry of a transaction that did commit succeeds instead of failing its own condition.
 func (c *Carts) Begin(ctx context.Context, cart checkout.Cart, state checkout.State, bookings []checkout.Booking) error {
 	stateItem, err := attributevalue.Marshal(newCheckoutRecord(state))
 	if err != nil {
 		return fmt.Errorf("encode checkout state: %w", err)
 	}
+	// Known before the transaction: the cart with its checkout state must still fit one item.
+	if cart.StoredSize+len("checkout")+valueSize(stateItem)+len(checkout.CartCheckingOut)+checkoutGrowth > maxItemSize {
+		return checkout.ErrCartTooLarge
+	}
+	hold, err := attributevalue.MarshalMap(holdRecord{
+		GroupIdentifier:        state.GroupIdentifier,
+		HoldShard:              HoldShard(state.GroupIdentifier),
+		HoldEndsAt:             state.HoldEndsAt.Unix(),
+		ShoppingCartIdentifier: cart.Identifier,
+	})
+	if err != nil {
+		return fmt.Errorf("encode hold: %w", err)
+	}
 	condition := "#status = :open AND #version = :version"
 	if cart.Version == 0 {
 		condition = "#status = :open AND (attribute_not_exists(#version) OR #version = :version)"
 	}
-	items := make([]types.TransactWriteItem, 0, 1+len(bookings))
+	items := make([]types.TransactWriteItem, 0, 2+len(bookings))
 	items = append(items, types.TransactWriteItem{Update: &types.Update{
 		TableName:           &c.carts,
-		Key:                 map[string]types.AttributeValue{"identifier": &types.AttributeValueMemberS{Value: cart.Identifier}},
+		Key:                 c.cartKey(cart.Identifier),
 		UpdateExpression:    aws.String("SET #status = :checkingOut, #checkout = :checkout REMOVE #expiresAt"),
 		ConditionExpression: &condition,
 		ExpressionAttributeNames: map[string]string{
 			"#status": "status", "#version": "version", "#checkout": "checkout", "#expiresAt": "expiresAt",
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":open":        &types.AttributeValueMemberS{Value: string(checkout.CartOpen)},
-			":checkingOut": &types.AttributeValueMemberS{Value: string(checkout.CartCheckingOut)},
+			":open":        stringValue(string(checkout.CartOpen)),
+			":checkingOut": stringValue(string(checkout.CartCheckingOut)),
 			":version":     &types.AttributeValueMemberN{Value: strconv.FormatInt(cart.Version, 10)},
 			":checkout":    stateItem,
 		},
+	}}, types.TransactWriteItem{Put: &types.Put{
+		TableName:           &c.holds,
+		Item:                hold,
+		ConditionExpression: aws.String("attribute_not_exists(groupIdentifier)"),
 	}})
 	for _, b := range bookings {
 		item, err := attributevalue.MarshalMap(newBookingRecord(b))
@@ -109,30 +142,70 @@ func (c *Carts) Begin(ctx context.Context, cart checkout.Cart, state checkout.St
 		switch {
 		case i == 0 && (code == "ConditionalCheckFailed" || code == "TransactionConflict"):
 			return checkout.ErrCartChanged
-		case i > 0 && code == "ConditionalCheckFailed":
+		case i > 1 && code == "ConditionalCheckFailed":
 			return checkout.ErrBookingCodeTaken
 		}
 	}
 	return err
 }
 
-// Complete records the Stripe ids on the cart and marks it CHECKED_OUT.
-func (c *Carts) Complete(ctx context.Context, cartID, groupID, customerID, paymentIntentID string) error {
+// Revise changes the checkout's customer and key generation, conditionally on both as read.
+func (c *Carts) Revise(ctx context.Context, cartID string, from, to checkout.State) error {
+	values := map[string]types.AttributeValue{
+		":group":       stringValue(from.GroupIdentifier),
+		":checkingOut": stringValue(string(checkout.CartCheckingOut)),
+		":customer":    stringValue(to.CustomerID),
+		":generation":  numberValue(int64(to.KeyGeneration)),
+	}
+	condition := []string{"#status = :checkingOut", "#checkout.#group = :group", "attribute_not_exists(#checkout.#pi)"}
+	if from.CustomerID == "" {
+		condition = append(condition, "attribute_not_exists(#checkout.#customer)")
+	} else {
+		values[":fromCustomer"] = stringValue(from.CustomerID)
+		condition = append(condition, "#checkout.#customer = :fromCustomer")
+	}
+	values[":fromGeneration"] = numberValue(int64(from.KeyGeneration))
+	if from.KeyGeneration <= 1 {
+		condition = append(condition, "(attribute_not_exists(#checkout.#generation) OR #checkout.#generation = :fromGeneration)")
+	} else {
+		condition = append(condition, "#checkout.#generation = :fromGeneration")
+	}
 	_, err := c.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:           &c.carts,
-		Key:                 map[string]types.AttributeValue{"identifier": &types.AttributeValueMemberS{Value: cartID}},
-		UpdateExpression:    aws.String("SET #status = :checkedOut, #checkout.#customerId = :customer, #checkout.#paymentIntentId = :intent"),
-		ConditionExpression: aws.String("#checkout.#group = :group AND #status IN (:checkingOut, :checkedOut)"),
+		Key:                 c.cartKey(cartID),
+		UpdateExpression:    aws.String("SET #checkout.#customer = :customer, #checkout.#generation = :generation"),
+		ConditionExpression: aws.String(strings.Join(condition, " AND ")),
+		ExpressionAttributeNames: map[string]string{
+			"#status": "status", "#checkout": "checkout", "#group": "groupIdentifier", "#pi": "paymentIntentId",
+			"#customer": "customerId", "#generation": "keyGeneration",
+		},
+		ExpressionAttributeValues: values,
+	})
+	var failed *types.ConditionalCheckFailedException
+	if errors.As(err, &failed) {
+		return checkout.ErrCartChanged
+	}
+	return err
+}
+
+// Complete records the PaymentIntent on the cart and marks it CHECKED_OUT.
+func (c *Carts) Complete(ctx context.Context, cartID string, state checkout.State, paymentIntentID string) error {
+	_, err := c.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:        &c.carts,
+		Key:              c.cartKey(cartID),
+		UpdateExpression: aws.String("SET #status = :checkedOut, #checkout.#paymentIntentId = :intent"),
+		ConditionExpression: aws.String("#checkout.#group = :group AND #checkout.#customerId = :customer" +
+			" AND #status IN (:checkingOut, :checkedOut)"),
 		ExpressionAttributeNames: map[string]string{
 			"#status": "status", "#checkout": "checkout", "#group": "groupIdentifier",
 			"#customerId": "customerId", "#paymentIntentId": "paymentIntentId",
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":checkedOut":  &types.AttributeValueMemberS{Value: string(checkout.CartCheckedOut)},
-			":checkingOut": &types.AttributeValueMemberS{Value: string(checkout.CartCheckingOut)},
-			":customer":    &types.AttributeValueMemberS{Value: customerID},
-			":intent":      &types.AttributeValueMemberS{Value: paymentIntentID},
-			":group":       &types.AttributeValueMemberS{Value: groupID},
+			":checkedOut":  stringValue(string(checkout.CartCheckedOut)),
+			":checkingOut": stringValue(string(checkout.CartCheckingOut)),
+			":customer":    stringValue(state.CustomerID),
+			":intent":      stringValue(paymentIntentID),
+			":group":       stringValue(state.GroupIdentifier),
 		},
 	})
 	var failed *types.ConditionalCheckFailedException
@@ -140,4 +213,161 @@ func (c *Carts) Complete(ctx context.Context, cartID, groupID, customerID, payme
 		return checkout.ErrCartChanged
 	}
 	return err
+}
+
+// Apply makes a lifecycle move in one TransactWriteItems: the cart (conditional on carrying the
+// checkout as read), the hold, and every booking of the group.
+func (c *Carts) Apply(ctx context.Context, t checkout.Transition) error {
+	m, state := t.Move, t.State
+	at := t.At.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+	names := map[string]string{
+		"#status": "status", "#checkout": "checkout", "#group": "groupIdentifier",
+		"#lifecycle": "status", "#pi": "paymentIntentId",
+	}
+	values := map[string]types.AttributeValue{
+		":group":       stringValue(state.GroupIdentifier),
+		":checkingOut": stringValue(string(checkout.CartCheckingOut)),
+		":checkedOut":  stringValue(string(checkout.CartCheckedOut)),
+	}
+	// The checkout as read: its group, one of the move's From states (an earlier version wrote
+	// no state: pending), the same recorded PaymentIntent.
+	from := make([]string, len(m.From))
+	for i, f := range m.From {
+		from[i] = ":from" + strconv.Itoa(i)
+		values[from[i]] = stringValue(string(f))
+	}
+	lifecycle := "#checkout.#lifecycle IN (" + strings.Join(from, ", ") + ")"
+	if m.Allows(checkout.PendingPayment) {
+		lifecycle = "(attribute_not_exists(#checkout.#lifecycle) OR " + lifecycle + ")"
+	}
+	condition := []string{"#status IN (:checkingOut, :checkedOut)", "#checkout.#group = :group", lifecycle}
+	if state.PaymentIntentID == "" {
+		condition = append(condition, "attribute_not_exists(#checkout.#pi)")
+	} else {
+		values[":recorded"] = stringValue(state.PaymentIntentID)
+		condition = append(condition, "#checkout.#pi = :recorded")
+	}
+
+	var set, remove []string
+	if m.Cart != "" {
+		values[":cartStatus"] = stringValue(string(m.Cart))
+		set = append(set, "#status = :cartStatus")
+	}
+	switch m.To {
+	case checkout.Released:
+		// The cart goes back to the cart service as it was before checkout, one version on.
+		names["#version"] = "version"
+		values[":zero"], values[":one"] = numberValue(0), numberValue(1)
+		set = append(set, "#version = if_not_exists(#version, :zero) + :one")
+		if state.ExpiresAt != 0 {
+			names["#expiresAt"] = "expiresAt"
+			values[":expiresAt"] = numberValue(state.ExpiresAt)
+			set = append(set, "#expiresAt = :expiresAt")
+		}
+		remove = append(remove, "#checkout")
+	case checkout.Confirmed:
+		names["#confirmedAt"] = "confirmedAt"
+		values[":to"], values[":intent"], values[":at"] = stringValue(string(m.To)), stringValue(t.PaymentIntentID), stringValue(at)
+		set = append(set, "#checkout.#lifecycle = :to", "#checkout.#pi = :intent", "#checkout.#confirmedAt = :at")
+	default:
+		values[":to"] = stringValue(string(m.To))
+		set = append(set, "#checkout.#lifecycle = :to")
+	}
+	update := "SET " + strings.Join(set, ", ")
+	if len(remove) > 0 {
+		update += " REMOVE " + strings.Join(remove, ", ")
+	}
+	items := make([]types.TransactWriteItem, 0, 2+len(state.BookingCodes))
+	items = append(items, types.TransactWriteItem{Update: &types.Update{
+		TableName:                 &c.carts,
+		Key:                       c.cartKey(t.CartID),
+		UpdateExpression:          &update,
+		ConditionExpression:       aws.String(strings.Join(condition, " AND ")),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+	}})
+
+	holdKey := map[string]types.AttributeValue{"groupIdentifier": stringValue(state.GroupIdentifier)}
+	switch m.Hold {
+	case checkout.HoldEnded:
+		items = append(items, types.TransactWriteItem{Delete: &types.Delete{TableName: &c.holds, Key: holdKey}})
+	case checkout.HoldResumed:
+		hold, err := attributevalue.MarshalMap(holdRecord{
+			GroupIdentifier:        state.GroupIdentifier,
+			HoldShard:              HoldShard(state.GroupIdentifier),
+			HoldEndsAt:             state.HoldEndsAt.Unix(),
+			ShoppingCartIdentifier: t.CartID,
+		})
+		if err != nil {
+			return fmt.Errorf("encode hold: %w", err)
+		}
+		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &c.holds, Item: hold}})
+	}
+
+	if m.Bookings != "" {
+		update := "SET #status = :status, #updatedAt = :at"
+		bookingValues := map[string]types.AttributeValue{
+			":status": stringValue(m.Bookings), ":at": stringValue(at), ":group": stringValue(state.GroupIdentifier),
+		}
+		bookingNames := map[string]string{"#status": "status", "#updatedAt": "updatedAt", "#group": "groupIdentifier"}
+		if t.Reason != "" {
+			update += ", #reason = :reason"
+			bookingNames["#reason"] = "cancellationReason"
+			bookingValues[":reason"] = stringValue(string(t.Reason))
+		}
+		for _, code := range state.BookingCodes {
+			items = append(items, types.TransactWriteItem{Update: &types.Update{
+				TableName:                 &c.bookings,
+				Key:                       map[string]types.AttributeValue{"bookingCode": stringValue(code)},
+				UpdateExpression:          aws.String(update),
+				ConditionExpression:       aws.String("#group = :group"), // never creates a booking
+				ExpressionAttributeNames:  bookingNames,
+				ExpressionAttributeValues: bookingValues,
+			}})
+		}
+	}
+
+	_, err := c.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		TransactItems:      items,
+		ClientRequestToken: aws.String(moveToken(m.Name, state.GroupIdentifier, at)),
+	})
+	var canceled *types.TransactionCanceledException
+	if errors.As(err, &canceled) && len(canceled.CancellationReasons) > 0 {
+		// The cart no longer carries the checkout as read, or another transaction is moving it
+		// right now: either way the checkout is no longer what the caller saw.
+		switch aws.ToString(canceled.CancellationReasons[0].Code) {
+		case "ConditionalCheckFailed", "TransactionConflict":
+			return checkout.ErrCartChanged
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%s group %s: %w", m.Name, state.GroupIdentifier, err)
+	}
+	return nil
+}
+
+// moveToken is a move's ClientRequestToken: the SDK's retries of one call are idempotent, and two
+// calls (other times) never share a token, since DynamoDB refuses a reused token whose
+// parameters differ.
+func moveToken(move, group, at string) string {
+	sum := sha256.Sum256([]byte(move + "|" + group + "|" + at))
+	return hex.EncodeToString(sum[:])[:tokenCharacters]
+}
+
+// HoldShard spreads holds over the byDue index's partitions: a group's shard is a hash of its
+// identifier, so that no partition key takes more than 1/16 of the checkouts.
+func HoldShard(group string) string {
+	h := fnv.New32a()
+	h.Write([]byte(group))
+	return fmt.Sprintf("%02d", h.Sum32()%holdShards)
+}
+
+func (c *Carts) cartKey(id string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{"identifier": stringValue(id)}
+}
+
+func stringValue(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
+
+func numberValue(n int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
 }

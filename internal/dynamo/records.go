@@ -46,8 +46,14 @@ type amountRecord struct {
 	Currency string                `dynamodbav:"currency"`
 }
 
+// checkoutRecord is the cart's checkout map. Fields added after the first version are omitempty,
+// and a map without them reads with State.WithDefaults.
 type checkoutRecord struct {
 	GroupIdentifier           string   `dynamodbav:"groupIdentifier"`
+	Status                    string   `dynamodbav:"status,omitempty"`
+	KeyGeneration             int      `dynamodbav:"keyGeneration,omitempty"`
+	HoldEndsAt                string   `dynamodbav:"holdEndsAt,omitempty"`
+	ConfirmedAt               string   `dynamodbav:"confirmedAt,omitempty"`
 	BookingCodes              []string `dynamodbav:"bookingCodes"`
 	StartedAt                 string   `dynamodbav:"startedAt"`
 	CustomizationIdentifier   string   `dynamodbav:"customizationIdentifier,omitempty"`
@@ -83,10 +89,22 @@ type customizationRecord struct {
 	StatementDescriptorSuffix string   `dynamodbav:"statementDescriptorSuffix,omitempty"`
 }
 
+// customerRecord is a traveller's mapping. It may hold only keyGeneration, while the traveller's
+// customer create is retried under a new key.
 type customerRecord struct {
 	OwnerIdentifier  string `dynamodbav:"ownerIdentifier"`
-	StripeCustomerID string `dynamodbav:"stripeCustomerId"`
-	CreatedAt        string `dynamodbav:"createdAt"`
+	StripeCustomerID string `dynamodbav:"stripeCustomerId,omitempty"`
+	KeyGeneration    int    `dynamodbav:"keyGeneration,omitempty"`
+	CreatedAt        string `dynamodbav:"createdAt,omitempty"`
+}
+
+// holdRecord is a pending checkout's entry in the holds table, found through its byDue index
+// (docs/design.md, "Holds").
+type holdRecord struct {
+	GroupIdentifier        string `dynamodbav:"groupIdentifier"`
+	HoldShard              string `dynamodbav:"holdShard"`
+	HoldEndsAt             int64  `dynamodbav:"holdEndsAt"`
+	ShoppingCartIdentifier string `dynamodbav:"shoppingCartIdentifier"`
 }
 
 func (r cartRecord) cart() (checkout.Cart, error) {
@@ -109,8 +127,17 @@ func (r cartRecord) cart() (checkout.Cart, error) {
 		if err != nil {
 			return checkout.Cart{}, err
 		}
+		var holdEnds time.Time
+		if r.Checkout.HoldEndsAt != "" {
+			if holdEnds, err = time.Parse(time.RFC3339Nano, r.Checkout.HoldEndsAt); err != nil {
+				return checkout.Cart{}, err
+			}
+		}
 		c.Checkout = &checkout.State{
 			GroupIdentifier:           r.Checkout.GroupIdentifier,
+			Status:                    checkout.Lifecycle(r.Checkout.Status),
+			KeyGeneration:             r.Checkout.KeyGeneration,
+			HoldEndsAt:                holdEnds,
 			BookingCodes:              r.Checkout.BookingCodes,
 			StartedAt:                 started,
 			CustomizationIdentifier:   r.Checkout.CustomizationIdentifier,
@@ -130,8 +157,15 @@ func (r cartRecord) cart() (checkout.Cart, error) {
 }
 
 func newCheckoutRecord(s checkout.State) checkoutRecord {
+	var holdEnds string
+	if !s.HoldEndsAt.IsZero() {
+		holdEnds = s.HoldEndsAt.UTC().Format(time.RFC3339Nano)
+	}
 	return checkoutRecord{
 		GroupIdentifier:           s.GroupIdentifier,
+		Status:                    string(s.Status),
+		KeyGeneration:             s.KeyGeneration,
+		HoldEndsAt:                holdEnds,
 		BookingCodes:              s.BookingCodes,
 		StartedAt:                 s.StartedAt.UTC().Format(time.RFC3339Nano),
 		CustomizationIdentifier:   s.CustomizationIdentifier,

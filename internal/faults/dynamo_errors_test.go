@@ -46,6 +46,7 @@ func TestDynamoErrorAtEachStep(t *testing.T) {
 		op     string // the DynamoDB operation answered with the error
 		answer testenv.DynamoError
 		times  int // how many calls of op get the error; 0: every one
+		skip   int // how many calls of op pass before the error starts
 		// calls is how many calls of op DynamoDB's endpoint must see, the SDK's retries
 		// included: [min, max].
 		calls      [2]int
@@ -84,15 +85,22 @@ func TestDynamoErrorAtEachStep(t *testing.T) {
 			calls: [2]int{2, 2}, wantStatus: 200, wantCart: "CHECKED_OUT"},
 		{name: "transaction always in progress", op: "TransactWriteItems", answer: inProgress,
 			calls: [2]int{2, 3}, wantStatus: 500, wantCart: "OPEN"},
-		// The final update is applied; the function gets a 500 instead of its answer. The SDK's
-		// retry of the conditional update finds the cart CHECKED_OUT with the same group, and
-		// succeeds.
-		{name: "final update applied, answered InternalServerError once", op: "UpdateItem", answer: internalAfterWork, times: 1,
-			calls: [2]int{2, 2}, wantStatus: 200, wantCart: "CHECKED_OUT"},
-		{name: "final update applied, answered InternalServerError always", op: "UpdateItem", answer: internalAfterWork,
-			calls: [2]int{3, 3}, wantStatus: 500, wantCart: "CHECKED_OUT"},
-		// The customer mapping cannot be stored; the transaction, concurrent with it, stands.
-		{name: "customer mapping always throttled", op: "PutItem", answer: throttled,
+		// The final update (the third UpdateItem of a new traveller's checkout, after the customer
+		// mapping and recording the customer on the cart) is applied; the function gets a 500
+		// instead of its answer. The SDK's retry of the conditional update finds the cart
+		// CHECKED_OUT with the same group, and succeeds.
+		{name: "final update applied, answered InternalServerError once", op: "UpdateItem", answer: internalAfterWork, times: 1, skip: 2,
+			calls: [2]int{4, 4}, wantStatus: 200, wantCart: "CHECKED_OUT"},
+		{name: "final update applied, answered InternalServerError always", op: "UpdateItem", answer: internalAfterWork, skip: 2,
+			calls: [2]int{5, 5}, wantStatus: 500, wantCart: "CHECKED_OUT"},
+		// The customer is recorded on the checkout (the second UpdateItem), and the function gets
+		// a 500 instead of the answer: the SDK's retry finds it recorded, a condition that fails;
+		// the function reads the cart again and goes on.
+		{name: "customer recorded, answered InternalServerError once", op: "UpdateItem", answer: internalAfterWork, times: 1, skip: 1,
+			calls: [2]int{4, 4}, wantStatus: 200, wantCart: "CHECKED_OUT"},
+		// The customer mapping (the first UpdateItem) cannot be stored; the transaction,
+		// concurrent with it, stands.
+		{name: "customer mapping always throttled", op: "UpdateItem", answer: throttled,
 			calls: [2]int{2, 3}, wantStatus: 500, wantCart: "CHECKING_OUT"},
 	}
 	for i, tc := range tests {
@@ -101,7 +109,7 @@ func TestDynamoErrorAtEachStep(t *testing.T) {
 			cartID, owner := fmt.Sprintf("dynamo-error-%d", i), fmt.Sprintf("traveller-dynamo-error-%d", i)
 			putCart(t, cartID, owner, items)
 
-			fault := &dynamoFault{op: tc.op, answer: tc.answer, times: tc.times}
+			fault := &dynamoFault{op: tc.op, answer: tc.answer, times: tc.times, skip: tc.skip}
 			fault.start()
 			t.Cleanup(func() { fault.stop() })
 			ev := testenv.APIEvent(owner, checkoutBody(cartID))
@@ -144,13 +152,15 @@ func withAfter(e testenv.DynamoError) testenv.DynamoError {
 	return e
 }
 
-// dynamoFault answers the first times calls of one operation (every call when times is 0) with
-// an error, counts the calls of every operation, and stops for good when stopped: a hook still
-// running after the faulty call returned must not answer the retry.
+// dynamoFault lets the first skip calls of one operation through, then answers the next times
+// calls (every call when times is 0) with an error, counts the calls of every operation, and
+// stops for good when stopped: a hook still running after the faulty call returned must not
+// answer the retry.
 type dynamoFault struct {
 	op     string
 	answer testenv.DynamoError
 	times  int
+	skip   int
 
 	mu       sync.Mutex
 	seen     map[string]int
@@ -170,7 +180,7 @@ func (f *dynamoFault) hook(operation string) *testenv.DynamoError {
 		return nil
 	}
 	f.seen[operation]++
-	if operation != f.op || f.times > 0 && f.answered == f.times {
+	if operation != f.op || f.seen[operation] <= f.skip || f.times > 0 && f.answered == f.times {
 		return nil
 	}
 	f.answered++

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -266,17 +267,11 @@ func retryCompletes(t *testing.T, owner, cartID string, items int, group string)
 		t.Fatalf("retry: status %d, want 200: %s", retry.StatusCode, retry.Body)
 	}
 	t.Logf("retry: 200 in %v", elapsed.Round(10*time.Millisecond))
-	var answer struct {
-		GroupIdentifier string   `json:"groupIdentifier"`
-		BookingCodes    []string `json:"bookingCodes"`
-	}
-	if err := json.Unmarshal([]byte(retry.Body), &answer); err != nil {
-		t.Fatalf("retry answer %q: %v", retry.Body, err)
-	}
+	answer := mustAnswer(t, "retry", retry)
 	if group != "" && answer.GroupIdentifier != group {
 		t.Errorf("retry answered group %s, the faulty call left the cart with %s", answer.GroupIdentifier, group)
 	}
-	checkInvariants(t, cartID, items, answer.GroupIdentifier, answer.BookingCodes)
+	checkInvariants(t, cartID, items, answer)
 }
 
 // injector adds a test's toxics once, when fired, and never after it is stopped: a hook may
@@ -397,11 +392,13 @@ func loggedCause(t *testing.T, requestID string) string {
 	return ""
 }
 
-// checkInvariants checks what no fault may break, straight from DynamoDB Local and the Stripe
-// recorder: the cart is CHECKED_OUT and points at exactly one group, that group holds one booking
-// per item and nothing else, no booking of the cart lies outside it, the answer names it, and
-// every PaymentIntent create for the cart was the same request under the group's key.
-func checkInvariants(t *testing.T, cartID string, items int, answeredGroup string, answeredCodes []string) {
+// checkInvariants checks what no fault may break, once a request answered, straight from
+// DynamoDB Local and the Stripe layer: the cart is CHECKED_OUT (never left CHECKING_OUT) and
+// points at exactly one group, that group holds one booking per item and nothing else, no
+// booking of the cart lies outside it, the answer names it, the client secret answered is the
+// one of the PaymentIntent the cart records (and that intent is the group's), and every
+// PaymentIntent create for the cart sent the same parameters under one of the group's keys.
+func checkInvariants(t *testing.T, cartID string, items int, answered answer) {
 	t.Helper()
 	cart := mustCart(t, cartID)
 	state := testenv.Map(cart["checkout"])
@@ -409,8 +406,16 @@ func checkInvariants(t *testing.T, cartID string, items int, answeredGroup strin
 	if status := testenv.String(cart["status"]); status != "CHECKED_OUT" || group == "" {
 		t.Errorf("cart is %s with group %q, want CHECKED_OUT with a group", status, group)
 	}
-	if answeredGroup != group || !slices.Equal(answeredCodes, codes) {
-		t.Errorf("answered group %s codes %v, the cart holds %s %v", answeredGroup, answeredCodes, group, codes)
+	if answered.GroupIdentifier != group || !slices.Equal(answered.BookingCodes, codes) {
+		t.Errorf("answered group %s codes %v, the cart holds %s %v", answered.GroupIdentifier, answered.BookingCodes, group, codes)
+	}
+	recorded, ok := stripe.PaymentIntent(testenv.String(state["paymentIntentId"]))
+	switch {
+	case !ok:
+		t.Errorf("the cart records PaymentIntent %q, which Stripe does not know", testenv.String(state["paymentIntentId"]))
+	case answered.ClientSecret != recorded.ClientSecret || recorded.Metadata["groupIdentifier"] != group:
+		t.Errorf("answered client secret %s; the recorded intent %s of group %s has %s",
+			answered.ClientSecret, recorded.ID, recorded.Metadata["groupIdentifier"], recorded.ClientSecret)
 	}
 	if len(codes) != items {
 		t.Errorf("cart holds %d booking codes for %d items", len(codes), items)
@@ -448,9 +453,10 @@ func checkInvariants(t *testing.T, cartID string, items int, answeredGroup strin
 	if len(intents) == 0 {
 		t.Fatalf("no PaymentIntent create for cart %s", cartID)
 	}
+	groupKey := regexp.MustCompile(`^checkout-payment-intent-` + regexp.QuoteMeta(group) + `(-[0-9]+)?$`)
 	for _, pi := range intents {
-		if pi.IdempotencyKey != "checkout-payment-intent-"+group || pi.Form.Encode() != intents[0].Form.Encode() {
-			t.Errorf("PaymentIntent create %q %v, want the key of group %s and the parameters %v",
+		if !groupKey.MatchString(pi.IdempotencyKey) || pi.Form.Encode() != intents[0].Form.Encode() {
+			t.Errorf("PaymentIntent create %q %v, want a key of group %s and the parameters %v",
 				pi.IdempotencyKey, pi.Form, group, intents[0].Form)
 		}
 	}

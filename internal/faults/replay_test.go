@@ -189,7 +189,7 @@ func TestFaultDuringReplay(t *testing.T) {
 			if n := paymentIntentCreates(cartID); n != creates {
 				t.Errorf("%d PaymentIntent creates for the cart after the replays, %d before: a replay created one", n, creates)
 			}
-			checkInvariants(t, cartID, items, got.GroupIdentifier, got.BookingCodes)
+			checkInvariants(t, cartID, items, got)
 		})
 	}
 }
@@ -331,7 +331,7 @@ func TestLostRace(t *testing.T) {
 			if want := map[bool]int{false: 1, true: 2}[tc.winnerStops]; creates != want {
 				t.Errorf("%d PaymentIntent creates for the cart, want %d", creates, want)
 			}
-			checkInvariants(t, cartID, items, got.GroupIdentifier, got.BookingCodes)
+			checkInvariants(t, cartID, items, got)
 		})
 	}
 }
@@ -446,7 +446,7 @@ func TestConcurrentCheckoutsUnderFaults(t *testing.T) {
 		t.Errorf("the retry answered group %s %v, the concurrent requests %s %v", got.GroupIdentifier, got.BookingCodes,
 			winner.GroupIdentifier, winner.BookingCodes)
 	}
-	checkInvariants(t, cartID, items, got.GroupIdentifier, got.BookingCodes)
+	checkInvariants(t, cartID, items, got)
 }
 
 // The cart service deletes the cart (or TTL does, right at its expiry) after the function read it

@@ -23,6 +23,7 @@ var problemKinds = map[checkout.Kind]struct {
 	checkout.KindInvalid:               {http.StatusBadRequest, "Invalid request"},
 	checkout.KindCartNotFound:          {http.StatusBadRequest, "Shopping cart not found"},
 	checkout.KindNotCheckoutable:       {http.StatusBadRequest, "Shopping cart cannot be checked out"},
+	checkout.KindPaymentInProgress:     {http.StatusBadRequest, "Payment in progress"},
 	checkout.KindAlreadyPaid:           {http.StatusBadRequest, "Shopping cart already paid"},
 	checkout.KindCustomizationNotFound: {http.StatusBadRequest, "Customization not found"},
 	checkout.KindUnauthorized:          {http.StatusUnauthorized, "Unauthorized"},

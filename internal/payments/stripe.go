@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/stripe/stripe-go/v76"
@@ -45,8 +46,8 @@ var _ checkout.Payments = (*Stripe)(nil)
 
 // New returns the Stripe adapter.
 func New(cfg Config) (*Stripe, error) {
-	if cfg.SecretKey == "" {
-		return nil, errors.New("stripe secret key is empty")
+	if err := CheckSecretKey(cfg.SecretKey); err != nil {
+		return nil, err
 	}
 	if cfg.EphemeralKeyVersion == "" {
 		return nil, errors.New("stripe ephemeral key version is empty")
@@ -76,25 +77,72 @@ func New(cfg Config) (*Stripe, error) {
 	}, nil
 }
 
-// CreateCustomer creates the traveller's customer under an idempotency key derived from the owner.
-func (s *Stripe) CreateCustomer(ctx context.Context, owner string) (string, error) {
+// CheckSecretKey refuses what cannot be a Stripe secret or restricted key (a publishable pk_ key,
+// a JSON document, a key with spaces), so that a wrong secret fails the cold start instead of
+// every request. The error never quotes the value.
+func CheckSecretKey(key string) error {
+	if key == "" {
+		return errors.New("stripe secret key is empty")
+	}
+	if !strings.HasPrefix(key, "sk_") && !strings.HasPrefix(key, "rk_") {
+		return errors.New("stripe secret key must be a secret (sk_) or restricted (rk_) API key")
+	}
+	for _, r := range key {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '_') {
+			return errors.New("stripe secret key has characters no Stripe key has")
+		}
+	}
+	return nil
+}
+
+// CreateCustomer creates the traveller's customer under an idempotency key derived from the owner
+// and the key generation.
+func (s *Stripe) CreateCustomer(ctx context.Context, owner string, generation int) (string, error) {
 	params := &stripe.CustomerParams{}
 	params.Context = ctx
 	params.AddMetadata("ownerIdentifier", owner)
-	params.SetIdempotencyKey(CustomerIdempotencyKey(owner))
+	params.SetIdempotencyKey(CustomerIdempotencyKey(owner, generation))
 	c, err := withinDeadline(ctx, func() (*stripe.Customer, error) { return s.customers.New(params) })
 	if err != nil {
-		return "", err
+		return "", classify(err)
 	}
 	return c.ID, nil
 }
 
-// CustomerIdempotencyKey derives the customer-create idempotency key from the owner. It is a
-// hash, so that any identity fits Stripe's 255-character limit.
-func CustomerIdempotencyKey(owner string) string {
+// CustomerIdempotencyKey derives the customer-create idempotency key from the owner and the key
+// generation (the first generation's key is the one earlier versions used). It is a hash, so
+// that any identity fits Stripe's 255-character limit.
+func CustomerIdempotencyKey(owner string, generation int) string {
 	sum := sha256.Sum256([]byte(owner))
-	return "checkout-customer-" + hex.EncodeToString(sum[:16])
+	key := "checkout-customer-" + hex.EncodeToString(sum[:16])
+	if generation > 1 {
+		key += "-" + strconv.Itoa(generation)
+	}
+	return key
 }
+
+// classify marks the Stripe errors the checkout acts on: a create answer Stripe stores with its
+// idempotency key (a 5xx, an idempotency_error other than a concurrent use of the key) and a
+// customer Stripe does not know. A network failure stays as it is: Stripe may have done the work,
+// and the retry must replay the key.
+func classify(err error) error {
+	var stripeErr *stripe.Error
+	if !errors.As(err, &stripeErr) {
+		return err
+	}
+	switch {
+	case stripeErr.HTTPStatusCode >= 500,
+		stripeErr.Type == stripe.ErrorTypeIdempotency && stripeErr.Code != errorCodeIdempotencyKeyInUse:
+		return fmt.Errorf("%w: %w", checkout.ErrKeyPoisoned, err)
+	case stripeErr.Code == stripe.ErrorCodeResourceMissing && stripeErr.Param == "customer":
+		return fmt.Errorf("%w: %w", checkout.ErrCustomerMissing, err)
+	}
+	return err
+}
+
+// errorCodeIdempotencyKeyInUse is the code of Stripe's 409 for a key in use by a request still
+// running; that answer is not stored, and the key stays good.
+const errorCodeIdempotencyKeyInUse stripe.ErrorCode = "idempotency_key_in_use"
 
 // CreatePaymentIntent creates (or, for a repeated idempotency key, returns) the PaymentIntent.
 func (s *Stripe) CreatePaymentIntent(ctx context.Context, req checkout.PaymentIntentRequest) (checkout.PaymentIntent, error) {
@@ -119,7 +167,7 @@ func (s *Stripe) CreatePaymentIntent(ctx context.Context, req checkout.PaymentIn
 		return checkout.PaymentIntent{}, refused
 	}
 	if err != nil {
-		return checkout.PaymentIntent{}, err
+		return checkout.PaymentIntent{}, classify(err)
 	}
 	return paymentIntent(pi)
 }
@@ -150,6 +198,25 @@ func (s *Stripe) GetPaymentIntent(ctx context.Context, id string) (checkout.Paym
 	params := &stripe.PaymentIntentParams{}
 	params.Context = ctx
 	pi, err := withinDeadline(ctx, func() (*stripe.PaymentIntent, error) { return s.intents.Get(id, params) })
+	if err != nil {
+		return checkout.PaymentIntent{}, err
+	}
+	return paymentIntent(pi)
+}
+
+// CancelPaymentIntent cancels an intent as abandoned. Stripe refuses to cancel an intent that
+// succeeded, is processing or is canceled already (payment_intent_unexpected_state): then the
+// intent is read and returned as it stands.
+func (s *Stripe) CancelPaymentIntent(ctx context.Context, id string) (checkout.PaymentIntent, error) {
+	params := &stripe.PaymentIntentCancelParams{
+		CancellationReason: stripe.String(string(stripe.PaymentIntentCancellationReasonAbandoned)),
+	}
+	params.Context = ctx
+	pi, err := withinDeadline(ctx, func() (*stripe.PaymentIntent, error) { return s.intents.Cancel(id, params) })
+	var stripeErr *stripe.Error
+	if errors.As(err, &stripeErr) && stripeErr.Code == stripe.ErrorCodePaymentIntentUnexpectedState {
+		return s.GetPaymentIntent(ctx, id)
+	}
 	if err != nil {
 		return checkout.PaymentIntent{}, err
 	}
@@ -192,7 +259,7 @@ func paymentIntent(pi *stripe.PaymentIntent) (checkout.PaymentIntent, error) {
 	return checkout.PaymentIntent{
 		ID:           pi.ID,
 		ClientSecret: pi.ClientSecret,
-		Succeeded:    pi.Status == stripe.PaymentIntentStatusSucceeded,
+		Status:       checkout.PaymentStatus(pi.Status),
 	}, nil
 }
 
@@ -205,7 +272,7 @@ func (s *Stripe) CreateEphemeralKey(ctx context.Context, customerID string) (str
 	params.Context = ctx
 	key, err := withinDeadline(ctx, func() (*stripe.EphemeralKey, error) { return s.ephemeralKeys.New(params) })
 	if err != nil {
-		return "", err
+		return "", classify(err)
 	}
 	if key.Secret == "" {
 		return "", fmt.Errorf("stripe returned ephemeral key %s without a secret", key.ID)

@@ -108,6 +108,7 @@ var testNames = map[string]string{
 	"BookingsTable":       "test-bookings",
 	"CustomizationsTable": "test-customizations",
 	"CustomersTable":      "test-customers",
+	"HoldsTable":          "test-holds",
 }
 
 func TestCreateMakesTheTemplateTablesAndIsIdempotent(t *testing.T) {
@@ -120,8 +121,8 @@ func TestCreateMakesTheTemplateTablesAndIsIdempotent(t *testing.T) {
 			t.Fatalf("run %d: %v", run, err)
 		}
 	}
-	if fake.creates != 4 || len(fake.tables) != 4 {
-		t.Errorf("created %d tables (%d kept), want 4", fake.creates, len(fake.tables))
+	if fake.creates != len(testNames) || len(fake.tables) != len(testNames) {
+		t.Errorf("created %d tables (%d kept), want %d", fake.creates, len(fake.tables), len(testNames))
 	}
 	for id, name := range testNames {
 		req, ok := fake.tables[name]

@@ -57,13 +57,15 @@ func TestLoadTemplateTables(t *testing.T) {
 		"BookingsTable":       {keys: []string{"bookingCode HASH"}, attributes: []string{"bookingCode S", "groupIdentifier S"}, gsis: []gsi{{"byGroup", "groupIdentifier HASH", "ALL"}}},
 		"CustomizationsTable": {keys: []string{"identifier HASH"}, attributes: []string{"identifier S"}},
 		"CustomersTable":      {keys: []string{"ownerIdentifier HASH"}, attributes: []string{"ownerIdentifier S"}},
+		"HoldsTable": {keys: []string{"groupIdentifier HASH"}, attributes: []string{"groupIdentifier S", "holdShard S", "holdEndsAt N"},
+			gsis: []gsi{{"byDue", "holdShard HASH,holdEndsAt RANGE", "ALL"}}},
 	}
 	if len(all) != len(want) {
 		var got []string
 		for id := range all {
 			got = append(got, id)
 		}
-		t.Fatalf("tables = %v, want the four checkout tables", got)
+		t.Fatalf("tables = %v, want the five checkout tables", got)
 	}
 	for id, w := range want {
 		t.Run(id, func(t *testing.T) {

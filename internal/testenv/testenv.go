@@ -27,6 +27,7 @@ var Tables = map[string]string{
 	"BookingsTable":       "bookings",
 	"CustomizationsTable": "customizations",
 	"CustomersTable":      "customers",
+	"HoldsTable":          "holds",
 }
 
 // Env is a running local stack with the checkout tables.
@@ -79,6 +80,7 @@ func (e *Env) Settings(stripeURL string, overrides map[string]string) func(strin
 		"BOOKINGS_TABLE":            Tables["BookingsTable"],
 		"CUSTOMIZATIONS_TABLE":      Tables["CustomizationsTable"],
 		"CUSTOMERS_TABLE":           Tables["CustomersTable"],
+		"HOLDS_TABLE":               Tables["HoldsTable"],
 		"STRIPE_SECRET_KEY":         StripeKey,
 		"STRIPE_API_BASE":           stripeURL,
 		"ALLOWED_REDIRECT_HOSTS":    "book.example.com,*.wink.test",

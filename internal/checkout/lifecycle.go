@@ -1,0 +1,88 @@
+package checkout
+
+import "time"
+
+// Lifecycle is where a started checkout (its group of bookings) stands.
+type Lifecycle string
+
+// The lifecycle states. A checkout starts PENDING_PAYMENT and ends CONFIRMED or RELEASED.
+const (
+	PendingPayment Lifecycle = "PENDING_PAYMENT"
+	Processing     Lifecycle = "PROCESSING" // an asynchronous payment is under way: the hold is suspended
+	Confirmed      Lifecycle = "CONFIRMED"
+	Released       Lifecycle = "RELEASED"
+)
+
+// HoldChange is what a move does to the checkout's hold (the entry the hold releaser finds).
+type HoldChange int
+
+const (
+	HoldKept    HoldChange = iota // left as it is
+	HoldEnded                     // removed: nothing is left to release
+	HoldResumed                   // put back, due at the checkout's HoldEndsAt
+)
+
+// Move is one row of the lifecycle table: from which states it applies, the state it leads to,
+// and what it does to the bookings, the cart and the hold. Adapters apply a move in one
+// conditional transaction, so a move that does not start from one of its From states changes
+// nothing (ErrCartChanged).
+type Move struct {
+	Name     string
+	From     []Lifecycle
+	To       Lifecycle
+	Bookings string     // the bookings' new status; "" leaves them
+	Cart     CartStatus // the cart's new status; "" leaves it
+	Hold     HoldChange
+}
+
+// The moves, as the lifecycle table of the specification lists them. The checkout, the Stripe
+// webhook and the hold releaser all move a checkout with these and only these.
+var (
+	// payment_intent.processing: the payment is under way; the hold stops counting.
+	Suspend = Move{Name: "suspend", From: []Lifecycle{PendingPayment}, To: Processing,
+		Hold: HoldEnded}
+	// payment_intent.succeeded: the bookings are confirmed and the cart paid.
+	Confirm = Move{Name: "confirm", From: []Lifecycle{PendingPayment, Processing}, To: Confirmed,
+		Bookings: BookingConfirmed, Cart: CartPaid, Hold: HoldEnded}
+	// payment_intent.payment_failed: the traveller may try again in PaymentSheet; the hold runs.
+	RecordFailure = Move{Name: "record-failure", From: []Lifecycle{PendingPayment, Processing}, To: PendingPayment,
+		Hold: HoldResumed}
+	// payment_intent.canceled, a hold expired, or Stripe refusing the cart: the bookings are
+	// cancelled and the cart is open again (its checkout state removed, its expiry restored, its
+	// version incremented).
+	Release = Move{Name: "release", From: []Lifecycle{PendingPayment}, To: Released,
+		Bookings: BookingCancelled, Cart: CartOpen, Hold: HoldEnded}
+)
+
+// Allows reports whether the move applies to a checkout in state from.
+func (m Move) Allows(from Lifecycle) bool {
+	for _, f := range m.From {
+		if f == from {
+			return true
+		}
+	}
+	return false
+}
+
+// CancellationReason says why a released booking was cancelled.
+type CancellationReason string
+
+// The reasons of the lifecycle table.
+const (
+	ReasonPaymentCanceled CancellationReason = "payment-canceled"
+	ReasonExpired         CancellationReason = "expired"
+	ReasonRefused         CancellationReason = "refused"
+)
+
+// Transition is a move applied to one checkout, as it was read: the adapter's transaction is
+// conditional on the cart still carrying that checkout, in one of the move's From states, with
+// the same recorded PaymentIntent (none if the checkout recorded none).
+type Transition struct {
+	Move   Move
+	CartID string
+	State  State // the checkout as read
+	// PaymentIntentID is the intent the move is about; Confirm records it on the checkout.
+	PaymentIntentID string
+	Reason          CancellationReason // for Release
+	At              time.Time
+}
