@@ -20,9 +20,10 @@ vet: tools
 	go vet ./...
 	$(TOOLS)/bin/staticcheck ./...
 
-## build: stripped linux/arm64 bootstrap in bin/.
+## build: stripped linux/arm64 bootstraps in bin/ (the checkout's bin/bootstrap, the webhook's bin/stripe-webhook/bootstrap).
 build:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build $(GO_BUILD_FLAGS) -o bin/bootstrap ./functions/checkout
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build $(GO_BUILD_FLAGS) -o bin/stripe-webhook/bootstrap ./functions/stripe-webhook
 
 # ---- fuzzing ----------------------------------------------------------------
 # (owned by the hostile-input work: FuzzHandle in internal/httpapi, its seed corpus in
@@ -130,7 +131,7 @@ $(TOXIPROXY_STAMP):
 
 # ---- template (SAM) ---------------------------------------------------------
 # (owned by the template work: venv with aws-sam-cli and cfn-lint, lint-template)
-.PHONY: lint-template build-CheckoutFunction
+.PHONY: lint-template build-CheckoutFunction build-StripeWebhookFunction
 
 SAM_CLI_VERSION := 1.170.0
 CFN_LINT_VERSION := 1.58.0
@@ -141,7 +142,7 @@ SAM_STAMP := $(SAM_VENV)/.installed-aws-sam-cli-$(SAM_CLI_VERSION)-cfn-lint-$(CF
 # Linting and building need a region but neither credentials nor Docker.
 SAM_REGION ?= eu-west-1
 SAM_ENV := AWS_REGION=$(SAM_REGION) AWS_DEFAULT_REGION=$(SAM_REGION) SAM_CLI_TELEMETRY=0
-SAM_BOOTSTRAP := .aws-sam/build/CheckoutFunction/bootstrap
+SAM_FUNCTIONS := CheckoutFunction StripeWebhookFunction
 
 # Their transitive dependencies are pinned by .ci/sam-constraints.txt: a new release of one of
 # them cannot break a fresh clone's `make test`.
@@ -153,30 +154,36 @@ $(SAM_STAMP): .ci/sam-constraints.txt
 	touch $@
 
 ## lint-template: cfn-lint (errors, warnings and informational findings all fail), sam validate --lint,
-## and sam build, which must yield an arm64 ELF bootstrap.
+## and sam build, which must yield an arm64 ELF bootstrap for every function.
 lint-template: $(SAM_STAMP)
 	$(SAM_ENV) $(SAM_VENV)/bin/cfn-lint --regions $(SAM_REGION) --include-checks I \
 		--non-zero-exit-code informational -- template.yaml
 	$(SAM_ENV) $(SAM_VENV)/bin/sam validate --lint --template-file template.yaml --region $(SAM_REGION)
 	rm -rf .aws-sam/build
 	$(SAM_ENV) $(SAM_VENV)/bin/sam build --build-in-source --template-file template.yaml
-	@hdr=$$(od -An -tx1 -N20 $(SAM_BOOTSTRAP) | tr -d ' \n'); \
-	if [[ $${hdr:0:12} != 7f454c460201 || $${hdr:36:4} != b700 ]]; then \
-		echo "$(SAM_BOOTSTRAP) is not a 64-bit little-endian aarch64 ELF (header $$hdr)" >&2; exit 1; \
-	fi; \
-	echo "$(SAM_BOOTSTRAP): ELF 64-bit LSB, ARM aarch64"
+	@for fn in $(SAM_FUNCTIONS); do bootstrap=.aws-sam/build/$$fn/bootstrap; \
+		hdr=$$(od -An -tx1 -N20 $$bootstrap | tr -d ' \n'); \
+		if [[ $${hdr:0:12} != 7f454c460201 || $${hdr:36:4} != b700 ]]; then \
+			echo "$$bootstrap is not a 64-bit little-endian aarch64 ELF (header $$hdr)" >&2; exit 1; \
+		fi; \
+		echo "$$bootstrap: ELF 64-bit LSB, ARM aarch64"; \
+	done
 
 # Called by sam build (BuildMethod: makefile) with ARTIFACTS_DIR set.
 build-CheckoutFunction:
 	: "$${ARTIFACTS_DIR:?is set by sam build}"
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build $(GO_BUILD_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/checkout
 
+build-StripeWebhookFunction:
+	: "$${ARTIFACTS_DIR:?is set by sam build}"
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build $(GO_BUILD_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/stripe-webhook
+
 clean:
 	rm -rf bin .aws-sam
 
 # ---- local server -----------------------------------------------------------
 # (owned by the local-server work: cmd/local, docs/local.md)
-.PHONY: run seed
+.PHONY: run seed pay
 
 ## run: the checkout on http://127.0.0.1:3000 over DynamoDB Local and stripe-mock, with sample
 ## data; settings in docs/local.md. Built then exec'd, so that Ctrl-C reaches the server itself
@@ -193,6 +200,15 @@ CURRENCY ?= EUR
 ## seed: add a cart, under a new id, to the DynamoDB Local of a running `make run`.
 seed:
 	go run ./cmd/local seed -owner '$(OWNER)' -items '$(ITEMS)' -currency '$(CURRENCY)'
+
+# The cart that `make pay` pays, and the event Stripe sends: make pay CART=cart-alice-lisbon EVENT=succeeded
+CART  ?=
+EVENT ?= succeeded
+
+## pay: play Stripe for a checked-out cart of a running `make run`: a signed payment_intent event
+## (succeeded by default; processing, payment_failed, canceled) to its webhook.
+pay:
+	go run ./cmd/local pay -cart '$(CART)' -event '$(EVENT)'
 
 # ---- benchmarks -------------------------------------------------------------
 # (owned by the performance work: cmd/bench, docs/performance.md)

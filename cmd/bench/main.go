@@ -77,6 +77,7 @@ type options struct {
 	iterations, warmup   int
 	concurrency, batches int
 	allocRuns, initRuns  int
+	webhookRounds        int
 	bootstrap, tableOut  string
 	samplesOut           string
 }
@@ -88,6 +89,7 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 50, "requests at once, for throughput and the local server's peak RSS")
 	flag.IntVar(&o.batches, "batches", 5, "batches of concurrent requests")
 	flag.IntVar(&o.allocRuns, "alloc-runs", 100, "checkouts over which allocations are counted")
+	flag.IntVar(&o.webhookRounds, "webhook-rounds", 300, "measured confirmations through the webhook and through its floor each")
 	flag.IntVar(&o.initRuns, "init-runs", 50, "cold starts of the function and of the empty function each")
 	flag.StringVar(&o.bootstrap, "bootstrap", "bin/bootstrap", "the linux/arm64 bootstrap built by `make build`")
 	flag.StringVar(&o.tableOut, "o", "", "also write the table to this file")
@@ -171,6 +173,11 @@ func run(ctx context.Context, o options) (passed bool, err error) {
 			return false, err
 		}
 	}
+	progress("webhook latency: %d warm-up rounds, then %d rounds of the webhook and its floor", o.warmup/2, o.webhookRounds)
+	hook, hookFloor, err := r.webhookLatency(ctx, o.warmup/2, o.webhookRounds)
+	if err != nil {
+		return false, err
+	}
 	progress("throughput: %d batches of %d requests at once", o.batches, o.concurrency)
 	rps, err := r.throughput(ctx, o.batches, o.concurrency)
 	if err != nil {
@@ -191,7 +198,7 @@ func run(ctx context.Context, o options) (passed bool, err error) {
 		return false, err
 	}
 
-	res := results{latency: lat, rps: rps, allocs: allocs, cold: cold, peakRSS: rss, bootstrapSize: size}
+	res := results{latency: lat, webhook: hook, webhookFloor: hookFloor, rps: rps, allocs: allocs, cold: cold, peakRSS: rss, bootstrapSize: size}
 	var out strings.Builder
 	fmt.Fprintf(&out, "checkout benchmark, %s, %s: %s, %d CPUs, %s at the end; bench took %s\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.Version(), cpuModel(), runtime.NumCPU(),

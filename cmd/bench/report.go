@@ -13,6 +13,8 @@ import (
 // results is everything bench measured.
 type results struct {
 	latency       latencies
+	webhook       []time.Duration // a payment_intent.succeeded through the webhook's handler
+	webhookFloor  []time.Duration // the same DynamoDB calls made directly
 	rps           []float64
 	allocs        allocs
 	cold          coldStarts
@@ -61,6 +63,12 @@ func (r results) table(w io.Writer, o options) (passed bool) {
 			fmt.Sprintf("%.3fx (%.3fx): overlap saves %s ms", serialOver, pairedRatio(ds[serialKind], ds[handlerKind]), ms(p[serialKind][0]-p[handlerKind][0])),
 			"> 1x", serialOver > 1)
 	}
+
+	hp, fp := percentile(r.webhook, 0.5), percentile(r.webhookFloor, 0.5)
+	info("webhook (payment_intent.succeeded, 2 bookings) / floor: p50 / p95",
+		fmt.Sprintf("%s / %s ms (%s / %s ms)", ms(hp), ms(percentile(r.webhook, 0.95)), ms(fp), ms(percentile(r.webhookFloor, 0.95))))
+	budget("webhook / floor: p50 (paired)", fmt.Sprintf("%.3fx (%.3fx)", float64(hp)/float64(fp), pairedRatio(r.webhook, r.webhookFloor)),
+		fmt.Sprintf("p50 <= %.2fx", maxFloorRatio), float64(hp)/float64(fp) <= maxFloorRatio)
 
 	sorted := slices.Clone(r.rps)
 	slices.Sort(sorted)

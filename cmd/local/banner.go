@@ -13,6 +13,7 @@ const readyLine = "Ready. Ctrl-C stops the server, DynamoDB Local and stripe-moc
 
 type bannerInfo struct {
 	url                  string // POST endpoint
+	webhookURL           string // the Stripe webhook's
 	identityClaim        string
 	tables               []string
 	dynamoURL, stripeURL string
@@ -33,6 +34,7 @@ func banner(b bannerInfo) string {
 	p("Checkout running locally (started in %.1fs), listening on 127.0.0.1 only:", b.startup.Seconds())
 	p("")
 	p("  POST %s", b.url)
+	p("  POST %s   (Stripe webhook, signing secret %s)", b.webhookURL, webhookSecret)
 	p("")
 	p("Identity: send 'Authorization: Bearer <JWT>'. The JWT is decoded, NOT verified: there is no")
 	p("authorizer locally (no signature, issuer, audience or expiry check). Sample tokens (alg none):")
@@ -50,6 +52,10 @@ func banner(b bannerInfo) string {
 	p("Check out Alice's Lisbon cart (the same command again answers the same booking group):")
 	p("")
 	p("%s", curlCommand(b.url, ownerToken(sample.Alice, b.identityClaim), "cart-alice-lisbon"))
+	p("")
+	p("Pay it, as Stripe would tell the webhook (its bookings CONFIRMED, the cart PAID):")
+	p("")
+	p("  make pay CART=cart-alice-lisbon")
 	p("")
 	p("More carts: make seed OWNER=%s ITEMS=2 CURRENCY=EUR    (docs/local.md)", sample.Alice)
 	p("%s", readyLine)

@@ -20,11 +20,12 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 )
 
-// Route is the one route of the HTTP API in template.yaml.
+// The routes of the HTTP API in template.yaml.
 const (
-	routeMethod = http.MethodPost
-	routePath   = "/api/checkout"
-	routeKey    = routeMethod + " " + routePath
+	routePath        = "/api/checkout"
+	routeKey         = http.MethodPost + " " + routePath
+	webhookRoutePath = "/api/stripe/webhook"
+	webhookRouteKey  = http.MethodPost + " " + webhookRoutePath
 )
 
 // maxBodyBytes caps what the server reads of a body. API Gateway accepts up to 10 MB; anything
@@ -35,15 +36,22 @@ const maxBodyBytes = 1 << 20
 // functionARN is the made-up ARN that the invocation context carries.
 const functionARN = "arn:aws:lambda:us-east-1:123456789012:function:checkout-local"
 
-// invokeFunc is the Lambda handler: (*httpapi.Handler).Handle in the server.
+// invokeFunc is a Lambda handler: (*httpapi.Handler).Handle in the server.
 type invokeFunc func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
 
-// gateway plays API Gateway's HTTP API (payload format 2.0) and Lambda in front of the function:
-// it routes, turns the request into an event (with the JWT claims an authorizer would add),
-// invokes the handler under Lambda's deadline and writes its response back.
+// route is one route of the HTTP API: the function it invokes, and whether the JWT authorizer
+// guards it (its claims are then passed on, as the authorizer would).
+type route struct {
+	invoke invokeFunc
+	jwt    bool
+}
+
+// gateway plays API Gateway's HTTP API (payload format 2.0) and Lambda in front of the
+// functions: it routes, turns the request into an event (with the JWT claims an authorizer
+// would add), invokes the route's handler under Lambda's deadline and writes its response back.
 type gateway struct {
-	invoke  invokeFunc
-	timeout time.Duration // the function's Timeout in template.yaml
+	routes  map[string]route // by route key, "POST /api/checkout"
+	timeout time.Duration    // the functions' Timeout in template.yaml
 	log     *slog.Logger
 	now     func() time.Time
 }
@@ -53,7 +61,9 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Apigw-Requestid", requestID)
 	// HTTP APIs route on "METHOD path" and answer every unmatched request, a known path with
 	// another method included, with this 404.
-	if r.Method != routeMethod || r.URL.Path != routePath {
+	key := r.Method + " " + r.URL.Path
+	rt, ok := g.routes[key]
+	if !ok {
 		g.log.Info("no route", slog.String("method", r.Method), slog.String("path", r.URL.Path))
 		writeMessage(w, http.StatusNotFound, "Not Found")
 		return
@@ -67,7 +77,7 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeMessage(w, http.StatusBadRequest, "Bad Request")
 		return
 	}
-	ev := g.event(r, body, requestID)
+	ev := g.event(r, body, requestID, key, rt.jwt)
 
 	// Lambda does not stop a function whose caller hung up: only the deadline ends it.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), g.timeout)
@@ -86,7 +96,7 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				done <- result{err: fmt.Errorf("panic: %v", p)}
 			}
 		}()
-		resp, err := g.invoke(ctx, ev)
+		resp, err := rt.invoke(ctx, ev)
 		done <- result{resp, err}
 	}()
 	var res result
@@ -107,8 +117,8 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.write(ctx, w, res.resp, requestID)
 }
 
-// event builds the payload 2.0 event API Gateway would send for r.
-func (g *gateway) event(r *http.Request, body []byte, requestID string) events.APIGatewayV2HTTPRequest {
+// event builds the payload 2.0 event API Gateway would send for r on the route key.
+func (g *gateway) event(r *http.Request, body []byte, requestID, routeKey string, jwt bool) events.APIGatewayV2HTTPRequest {
 	now := g.now()
 	ev := events.APIGatewayV2HTTPRequest{
 		Version:        "2.0",
@@ -175,7 +185,7 @@ func (g *gateway) event(r *http.Request, body []byte, requestID string) events.A
 			ev.IsBase64Encoded = true
 		}
 	}
-	if authz := ev.Headers["authorization"]; authz != "" {
+	if authz := ev.Headers["authorization"]; authz != "" && jwt {
 		claims, err := bearerClaims(authz)
 		if err != nil {
 			// In AWS the authorizer would answer 401 itself; here the function does.

@@ -19,7 +19,7 @@ import (
 // newTestGateway serves invoke behind the gateway on a test server.
 func newTestGateway(t *testing.T, timeout time.Duration, invoke invokeFunc) *httptest.Server {
 	t.Helper()
-	g := &gateway{invoke: invoke, timeout: timeout, log: slog.New(slog.NewTextHandler(io.Discard, nil)), now: time.Now}
+	g := &gateway{routes: map[string]route{routeKey: {invoke: invoke, jwt: true}}, timeout: timeout, log: slog.New(slog.NewTextHandler(io.Discard, nil)), now: time.Now}
 	srv := httptest.NewServer(g)
 	t.Cleanup(srv.Close)
 	return srv

@@ -72,7 +72,7 @@ func TestRunServesTheCheckoutAndStopsOnInterrupt(t *testing.T) {
 	t.Logf("banner after %v", time.Since(begin).Round(time.Millisecond))
 
 	endpoint := loopbackURL(ports[0]) + routePath
-	for _, want := range []string{"POST " + endpoint, "carts, bookings, customizations, customers",
+	for _, want := range []string{"POST " + endpoint, "POST " + loopbackURL(ports[0]) + webhookRoutePath, "carts, bookings, customizations, customers, holds",
 		loopbackURL(ports[1]), loopbackURL(ports[2]), "NOT verified"} {
 		if !strings.Contains(banner, want) {
 			t.Errorf("banner lacks %q:\n%s", want, banner)
@@ -123,6 +123,21 @@ func TestRunServesTheCheckoutAndStopsOnInterrupt(t *testing.T) {
 	status, seeded := checkout(t, endpoint, bob, string(m[1]))
 	if codes, _ := seeded["bookingCodes"].([]any); status != http.StatusOK || len(codes) != 2 {
 		t.Errorf("checkout of the seeded cart: %d %v, want 200 with 2 booking codes", status, seeded)
+	}
+
+	// `local pay` plays Stripe: a signed payment_intent.succeeded reaches the webhook, which
+	// confirms the bookings and marks the cart PAID; the checkout then answers cart-already-paid.
+	out, err = programCommand(env, "pay", "-cart", "cart-alice-lisbon").CombinedOutput()
+	if err != nil {
+		t.Fatalf("local pay: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), `200 OK {"received":true}`) || !strings.Contains(string(out), "Cart cart-alice-lisbon is PAID, its checkout CONFIRMED") ||
+		strings.Count(string(out), " CONFIRMED") != 4 {
+		t.Errorf("local pay printed:\n%s\nwant the webhook's 200, the cart PAID and 3 bookings CONFIRMED", out)
+	}
+	status, problem = checkout(t, endpoint, alice, "cart-alice-lisbon")
+	if status != http.StatusBadRequest || !strings.HasSuffix(fmt.Sprint(problem["type"]), "/cart-already-paid") {
+		t.Errorf("checkout of the paid cart: %d %v, want cart-already-paid", status, problem)
 	}
 
 	// Ctrl-C: the server and both children stop, and every port is free again.

@@ -54,9 +54,13 @@ const functionTimeout = 10 * time.Second
 // digits.
 const stripeKey = "sk_test_localCheckoutServer"
 
+// webhookSecret is the local Stripe webhook endpoint's signing secret: `local pay` signs with it.
+const webhookSecret = "whsec_localCheckoutServerSigningSecret"
+
 const usage = `Usage:
   local          run the checkout on 127.0.0.1 with DynamoDB Local, stripe-mock and sample data
   local seed     add a cart to a running local server (local seed -h for its flags)
+  local pay      send the running server's Stripe webhook a signed event for a cart (local pay -h)
 
 Settings (environment):
   LOCAL_PORT              port of POST /api/checkout on 127.0.0.1 (3000)
@@ -76,6 +80,9 @@ See docs/local.md.
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "seed" {
 		os.Exit(seedCommand(os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "pay" {
+		os.Exit(payCommand(os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
 	}
 	flag.Usage = func() { fmt.Fprint(os.Stderr, usage) }
 	flag.Parse()
@@ -135,6 +142,8 @@ func functionEnv(getenv func(string) string, dynamoURL, stripeURL string) func(s
 	imposed := map[string]string{
 		"STRIPE_SECRET_ARN":         "", // never Secrets Manager locally
 		"STRIPE_SECRET_KEY":         stripeKey,
+		"STRIPE_WEBHOOK_SECRET_ARN": "",
+		"STRIPE_WEBHOOK_SECRET":     webhookSecret,
 		"STRIPE_API_BASE":           stripeURL,
 		"AWS_ENDPOINT_URL_DYNAMODB": dynamoURL,
 		"LOCAL_MODE":                "true",
@@ -215,6 +224,10 @@ func start(ctx context.Context, getenv func(string) string, stderr io.Writer) (_
 	if err != nil {
 		return nil, fmt.Errorf("invalid setting: %w", err)
 	}
+	hookCfg, err := config.WebhookFromEnv(fnEnv)
+	if err != nil {
+		return nil, fmt.Errorf("invalid setting: %w", err)
+	}
 
 	// The server's own port is held from here on; the children's ports are only probed, since
 	// they must bind them themselves. All three are checked before any child starts.
@@ -259,6 +272,7 @@ func start(ctx context.Context, getenv func(string) string, stderr io.Writer) (_
 	// The SDK inside the function finds DynamoDB Local through the standard variable.
 	os.Setenv("AWS_ENDPOINT_URL_DYNAMODB", stack.DynamoEndpoint)
 	cfg.DynamoDBEndpoint, cfg.StripeAPIBase = stack.DynamoEndpoint, stack.StripeURL
+	hookCfg.DynamoDBEndpoint, hookCfg.StripeAPIBase = stack.DynamoEndpoint, stack.StripeURL
 
 	setupCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
@@ -269,10 +283,18 @@ func start(ctx context.Context, getenv func(string) string, stderr io.Writer) (_
 	if err != nil {
 		return nil, fmt.Errorf("build the function: %w", err)
 	}
+	hook, err := app.NewWebhook(setupCtx, hookCfg, logger)
+	if err != nil {
+		return nil, fmt.Errorf("build the webhook function: %w", err)
+	}
+	routes := map[string]route{
+		routeKey:        {invoke: fn.Handler.Handle, jwt: true},
+		webhookRouteKey: {invoke: hook.Handler.Handle}, // no authorizer: Stripe signs
+	}
 	return &server{
 		listener: ln,
 		http: &http.Server{
-			Handler:           &gateway{invoke: fn.Handler.Handle, timeout: functionTimeout, log: logger, now: time.Now},
+			Handler:           &gateway{routes: routes, timeout: functionTimeout, log: logger, now: time.Now},
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
@@ -280,6 +302,7 @@ func start(ctx context.Context, getenv func(string) string, stderr io.Writer) (_
 		stack: stack,
 		banner: bannerInfo{
 			url:           loopbackURL(s.port) + routePath,
+			webhookURL:    loopbackURL(s.port) + webhookRoutePath,
 			identityClaim: cfg.IdentityClaim,
 			tables:        []string{cfg.CartsTable, cfg.BookingsTable, cfg.CustomizationsTable, cfg.CustomersTable, cfg.HoldsTable},
 			dynamoURL:     stack.DynamoEndpoint,

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	domain "github.com/winktravel/checkout/internal/checkout"
 	"github.com/winktravel/checkout/internal/config"
 	"github.com/winktravel/checkout/internal/localstack"
 	"github.com/winktravel/checkout/internal/sample"
@@ -27,7 +28,7 @@ func seedCommand(args []string, getenv func(string) string, stdout, stderr io.Wr
 	fs := flag.NewFlagSet("local seed", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	owner := fs.String("owner", sample.Alice, "owner of the cart: the `sub` of the traveller's JWT")
-	rooms := fs.Int("items", 2, "number of rooms (1-99)")
+	rooms := fs.Int("items", 2, fmt.Sprintf("number of rooms (1-%d)", domain.MaxItems))
 	currency := fs.String("currency", "EUR", "ISO 4217 currency of the cart")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: local seed [-owner sub] [-items n] [-currency code]\n\n"+
@@ -48,26 +49,15 @@ func seed(getenv func(string) string, stdout io.Writer, owner string, rooms int,
 	switch {
 	case owner == "":
 		return errors.New("-owner must not be empty")
-	case rooms < 1 || rooms > 99:
-		return fmt.Errorf("-items must be 1 to 99 (a cart holds at most 99 rooms), not %d", rooms)
+	case rooms < 1 || rooms > domain.MaxItems:
+		return fmt.Errorf("-items must be 1 to %d (a checkout holds at most %d rooms), not %d", domain.MaxItems, domain.MaxItems, rooms)
 	case len(currency) != 3 || strings.Trim(currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "":
 		return fmt.Errorf("-currency must be a three-letter ISO 4217 code, not %q", currency)
 	}
-	s, err := readSettings(getenv)
+	s, cfg, dynamoURL, err := runningServer(getenv)
 	if err != nil {
 		return err
 	}
-	dynamoURL := loopbackURL(s.dynamoPort)
-	cfg, err := config.FromEnv(functionEnv(getenv, dynamoURL, loopbackURL(s.stripePort)))
-	if err != nil {
-		return fmt.Errorf("invalid setting: %w", err)
-	}
-	// Without this check the SDK would retry a refused connection for a while before failing.
-	conn, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(s.dynamoPort), 2*time.Second)
-	if err != nil {
-		return fmt.Errorf("nothing answers on %s: start `make run` first (or set %s to its DynamoDB Local port)", dynamoURL, envDynamoPort)
-	}
-	conn.Close()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -82,6 +72,27 @@ func seed(getenv func(string) string, stdout io.Writer, owner string, rooms int,
 		cart.ID, rooms, currency, owner, cfg.CartsTable,
 		curlCommand(loopbackURL(s.port)+routePath, ownerToken(owner, cfg.IdentityClaim), cart.ID))
 	return nil
+}
+
+// runningServer finds the DynamoDB Local of a running `make run` (same settings) and the
+// function's configuration, for the commands that act on it.
+func runningServer(getenv func(string) string) (settings, config.Config, string, error) {
+	s, err := readSettings(getenv)
+	if err != nil {
+		return s, config.Config{}, "", err
+	}
+	dynamoURL := loopbackURL(s.dynamoPort)
+	cfg, err := config.FromEnv(functionEnv(getenv, dynamoURL, loopbackURL(s.stripePort)))
+	if err != nil {
+		return s, cfg, "", fmt.Errorf("invalid setting: %w", err)
+	}
+	// Without this check the SDK would retry a refused connection for a while before failing.
+	conn, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(s.dynamoPort), 2*time.Second)
+	if err != nil {
+		return s, cfg, "", fmt.Errorf("nothing answers on %s: start `make run` first (or set %s to its DynamoDB Local port)", dynamoURL, envDynamoPort)
+	}
+	conn.Close()
+	return s, cfg, dynamoURL, nil
 }
 
 // newCartID returns cart-<owner>-<8 hex digits>, e.g. cart-alice-3f9a1c2b for traveller-alice:

@@ -38,14 +38,11 @@ type Function struct {
 // New builds the function: it loads the AWS configuration, reads the Stripe secret once and
 // wires the adapters. Every error here is a cold-start failure.
 func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Options) (*Function, error) {
-	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
-		t.MaxIdleConnsPerHost = 64 // concurrent requests in the local server reuse connections
-	})
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithHTTPClient(httpClient))
+	awsCfg, err := loadAWS(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
+		return nil, err
 	}
-	stripeKey, err := stripeSecretKey(ctx, cfg, awsCfg)
+	stripeKey, err := secretValue(ctx, awsCfg, cfg.StripeSecretARN, cfg.StripeSecretKey, "Stripe secret")
 	if err != nil {
 		return nil, err
 	}
@@ -57,11 +54,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	if err != nil {
 		return nil, fmt.Errorf("configure stripe: %w", err)
 	}
-	db := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
-		// DynamoDB Local's CRC32 response checksums do not always match what the SDK computes;
-		// skip that check for a local endpoint only, never against AWS.
-		o.DisableValidateResponseChecksum = cfg.DynamoDBEndpoint != ""
-	})
+	db := dynamoClient(awsCfg, cfg.DynamoDBEndpoint)
 	service := checkout.New(
 		dynamo.NewCarts(db, cfg.CartsTable, cfg.BookingsTable, cfg.HoldsTable),
 		dynamo.NewCustomizations(db, cfg.CustomizationsTable),
@@ -79,23 +72,42 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	return &Function{Handler: handler, Service: service}, nil
 }
 
-// stripeSecretKey reads the Stripe secret key from Secrets Manager, or takes STRIPE_SECRET_KEY
-// when no secret ARN is configured.
-func stripeSecretKey(ctx context.Context, cfg config.Config, awsCfg aws.Config) (string, error) {
-	if cfg.StripeSecretARN == "" {
-		return cfg.StripeSecretKey, nil
-	}
-	out, err := secretsmanager.NewFromConfig(awsCfg).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
-		SecretId: &cfg.StripeSecretARN,
+// loadAWS loads the AWS configuration of a function.
+func loadAWS(ctx context.Context) (aws.Config, error) {
+	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConnsPerHost = 64 // concurrent requests in the local server reuse connections
 	})
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithHTTPClient(httpClient))
 	if err != nil {
-		return "", fmt.Errorf("read the Stripe secret %s: %w", cfg.StripeSecretARN, err)
+		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
 	}
-	key := strings.TrimSpace(aws.ToString(out.SecretString))
-	if key == "" {
-		return "", fmt.Errorf("the Stripe secret %s is empty", cfg.StripeSecretARN)
+	return awsCfg, nil
+}
+
+// dynamoClient is the DynamoDB client of a function. DynamoDB Local's CRC32 response checksums do
+// not always match what the SDK computes: that check is skipped for a local endpoint only, never
+// against AWS.
+func dynamoClient(awsCfg aws.Config, localEndpoint string) *dynamodb.Client {
+	return dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+		o.DisableValidateResponseChecksum = localEndpoint != ""
+	})
+}
+
+// secretValue reads a secret's SecretString from Secrets Manager, or takes local (a setting for
+// local runs and tests) when no ARN is configured. The value never appears in an error.
+func secretValue(ctx context.Context, awsCfg aws.Config, arn, local, what string) (string, error) {
+	if arn == "" {
+		return local, nil
 	}
-	return key, nil
+	out, err := secretsmanager.NewFromConfig(awsCfg).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: &arn})
+	if err != nil {
+		return "", fmt.Errorf("read the %s %s: %w", what, arn, err)
+	}
+	value := strings.TrimSpace(aws.ToString(out.SecretString))
+	if value == "" {
+		return "", fmt.Errorf("the %s %s is empty", what, arn)
+	}
+	return value, nil
 }
 
 // NewLogger returns the function's logger: JSON or text per Lambda's log format setting through

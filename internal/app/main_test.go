@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,10 +46,13 @@ func runTests(m *testing.M) int {
 
 // harness is one test's function with its own Stripe recorder and log buffer.
 type harness struct {
-	t      *testing.T
-	fn     *app.Function
-	stripe *testenv.StripeRecorder
-	logs   *testenv.LogBuffer
+	t        *testing.T
+	fn       *app.Function
+	stripe   *testenv.StripeRecorder
+	logs     *testenv.LogBuffer
+	settings func(string) string
+	hookMu   sync.Mutex
+	hook     *app.Webhook // built on first use
 }
 
 func newHarness(t *testing.T, overrides map[string]string) *harness {
@@ -62,7 +66,8 @@ func newHarness(t *testing.T, overrides map[string]string) *harness {
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	fn, err := testenv.Function(ctx, local.Settings(rec.URL(), overrides), logger, app.Options{})
+	settings := local.Settings(rec.URL(), overrides)
+	fn, err := testenv.Function(ctx, settings, logger, app.Options{})
 	if err != nil {
 		t.Fatalf("build the function: %v", err)
 	}
@@ -71,7 +76,7 @@ func newHarness(t *testing.T, overrides map[string]string) *harness {
 			t.Logf("function log:\n%s", logs.String())
 		}
 	})
-	return &harness{t: t, fn: fn, stripe: rec, logs: logs}
+	return &harness{t: t, fn: fn, stripe: rec, logs: logs, settings: settings}
 }
 
 // checkout sends a request as API Gateway would, with Lambda's deadline ten seconds away.

@@ -489,3 +489,17 @@ func mappingOf(t *testing.T, owner string) testenv.Item {
 	}
 	return out.Item
 }
+
+// holdOf reads a checkout's entry in the holds table; nil if it has none.
+func holdOf(t *testing.T, group string) testenv.Item {
+	t.Helper()
+	out, err := db.GetItem(context.Background(), &dynamodb.GetItemInput{
+		TableName:      aws.String(tableNames["HoldsTable"]),
+		Key:            map[string]types.AttributeValue{"groupIdentifier": &types.AttributeValueMemberS{Value: group}},
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.Item
+}

@@ -74,7 +74,7 @@ type Amount struct {
 // by an earlier version lacks the lifecycle fields; adapters read it with WithDefaults.
 type State struct {
 	GroupIdentifier string
-	Status          Lifecycle
+	Status          CheckoutStatus
 	// KeyGeneration numbers the PaymentIntent's idempotency key: a key Stripe answered with a
 	// 5xx or an idempotency_error is never used again (Stripe replays that answer for a day).
 	KeyGeneration             int
@@ -120,6 +120,7 @@ type Booking struct {
 	Status                  string
 	CreatedAt               time.Time
 	CustomizationIdentifier string
+	PaymentIntentID         string // set when the booking is confirmed: the intent that paid it
 }
 
 // Customization is an affiliate's customization of the booking flow.
@@ -136,6 +137,12 @@ type PaymentIntent struct {
 	ID           string
 	ClientSecret string
 	Status       PaymentStatus
+	AmountMinor  int64
+	Currency     string // upper case
+	// GroupIdentifier and ShoppingCartIdentifier come from the metadata checkout gives every
+	// intent it creates; an intent without them belongs to another system.
+	GroupIdentifier        string
+	ShoppingCartIdentifier string
 }
 
 // PaymentStatus is a Stripe PaymentIntent's status.

@@ -272,7 +272,8 @@ func (s *Service) payable(ctx context.Context, cartID string, state State, inten
 	switch intent.Status {
 	case PaymentSucceeded:
 		// The webhook confirms too; whoever is first moves it, and a failure here is left to it.
-		if err := s.move(ctx, Confirm, cartID, state, intent.ID, ""); err != nil && !errors.Is(err, ErrCartChanged) {
+		err := s.apply(ctx, Transition{Move: Confirm, CartID: cartID, State: state, PaymentIntentID: intent.ID})
+		if err != nil && !errors.Is(err, ErrCartChanged) {
 			s.log.WarnContext(ctx, "could not confirm a paid checkout; the webhook will", slog.String("cartId", cartID),
 				slog.String("groupId", state.GroupIdentifier), slog.String("error", err.Error()))
 		}
@@ -284,7 +285,7 @@ func (s *Service) payable(ctx context.Context, cartID string, state State, inten
 		return failure(KindPaymentInProgress, paymentInProgressDetail)
 	case PaymentCanceled:
 		// Canceled by support, by Stripe, or by the hold releaser: nothing can pay it any more.
-		err := s.move(ctx, Release, cartID, state, intent.ID, ReasonPaymentCanceled)
+		err := s.apply(ctx, Transition{Move: Release, CartID: cartID, State: state, PaymentIntentID: intent.ID, Reason: ReasonPaymentCanceled})
 		if err != nil && !errors.Is(err, ErrCartChanged) {
 			return fmt.Errorf("release checkout %s of canceled payment intent %s: %w", state.GroupIdentifier, intent.ID, err)
 		}
@@ -311,7 +312,7 @@ func (s *Service) complete(ctx context.Context, cartID string, state State, inte
 // refused releases a checkout whose cart Stripe refuses as it is (no retry could change that)
 // and answers cart-not-checkoutable; detail takes the currency.
 func (s *Service) refused(ctx context.Context, cartID string, state State, detail string) error {
-	err := s.move(ctx, Release, cartID, state, "", ReasonRefused)
+	err := s.apply(ctx, Transition{Move: Release, CartID: cartID, State: state, Reason: ReasonRefused})
 	if err != nil && !errors.Is(err, ErrCartChanged) {
 		return fmt.Errorf("release checkout %s refused by stripe: %w", state.GroupIdentifier, err)
 	}

@@ -2,15 +2,15 @@ package checkout
 
 import "time"
 
-// Lifecycle is where a started checkout (its group of bookings) stands.
-type Lifecycle string
+// CheckoutStatus is where a started checkout (its group of bookings) stands.
+type CheckoutStatus string
 
 // The lifecycle states. A checkout starts PENDING_PAYMENT and ends CONFIRMED or RELEASED.
 const (
-	PendingPayment Lifecycle = "PENDING_PAYMENT"
-	Processing     Lifecycle = "PROCESSING" // an asynchronous payment is under way: the hold is suspended
-	Confirmed      Lifecycle = "CONFIRMED"
-	Released       Lifecycle = "RELEASED"
+	PendingPayment CheckoutStatus = "PENDING_PAYMENT"
+	Processing     CheckoutStatus = "PROCESSING" // an asynchronous payment is under way: the hold is suspended
+	Confirmed      CheckoutStatus = "CONFIRMED"
+	Released       CheckoutStatus = "RELEASED"
 )
 
 // HoldChange is what a move does to the checkout's hold (the entry the hold releaser finds).
@@ -28,8 +28,8 @@ const (
 // nothing (ErrCartChanged).
 type Move struct {
 	Name     string
-	From     []Lifecycle
-	To       Lifecycle
+	From     []CheckoutStatus
+	To       CheckoutStatus
 	Bookings string     // the bookings' new status; "" leaves them
 	Cart     CartStatus // the cart's new status; "" leaves it
 	Hold     HoldChange
@@ -39,23 +39,24 @@ type Move struct {
 // webhook and the hold releaser all move a checkout with these and only these.
 var (
 	// payment_intent.processing: the payment is under way; the hold stops counting.
-	Suspend = Move{Name: "suspend", From: []Lifecycle{PendingPayment}, To: Processing,
+	Suspend = Move{Name: "suspend", From: []CheckoutStatus{PendingPayment}, To: Processing,
 		Hold: HoldEnded}
 	// payment_intent.succeeded: the bookings are confirmed and the cart paid.
-	Confirm = Move{Name: "confirm", From: []Lifecycle{PendingPayment, Processing}, To: Confirmed,
+	Confirm = Move{Name: "confirm", From: []CheckoutStatus{PendingPayment, Processing}, To: Confirmed,
 		Bookings: BookingConfirmed, Cart: CartPaid, Hold: HoldEnded}
 	// payment_intent.payment_failed: the traveller may try again in PaymentSheet; the hold runs.
-	RecordFailure = Move{Name: "record-failure", From: []Lifecycle{PendingPayment, Processing}, To: PendingPayment,
+	RecordFailure = Move{Name: "record-failure", From: []CheckoutStatus{PendingPayment, Processing}, To: PendingPayment,
 		Hold: HoldResumed}
 	// payment_intent.canceled, a hold expired, or Stripe refusing the cart: the bookings are
 	// cancelled and the cart is open again (its checkout state removed, its expiry restored, its
-	// version incremented).
-	Release = Move{Name: "release", From: []Lifecycle{PendingPayment}, To: Released,
+	// version incremented). Only once Stripe says the intent is canceled, which is final: Stripe
+	// can, rarely, cancel an intent that was processing, so a suspended checkout is released too.
+	Release = Move{Name: "release", From: []CheckoutStatus{PendingPayment, Processing}, To: Released,
 		Bookings: BookingCancelled, Cart: CartOpen, Hold: HoldEnded}
 )
 
 // Allows reports whether the move applies to a checkout in state from.
-func (m Move) Allows(from Lifecycle) bool {
+func (m Move) Allows(from CheckoutStatus) bool {
 	for _, f := range m.From {
 		if f == from {
 			return true

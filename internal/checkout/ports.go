@@ -26,6 +26,13 @@ type Carts interface {
 	Apply(ctx context.Context, t Transition) error
 }
 
+// Bookings reads the bookings of a group.
+type Bookings interface {
+	// OfGroup returns the group's bookings (none for a group nobody wrote). The index behind it
+	// is eventually consistent: a booking written or changed a moment ago may read as before.
+	OfGroup(ctx context.Context, groupID string) ([]Booking, error)
+}
+
 // Customizations reads affiliate customizations.
 type Customizations interface {
 	// Get returns ErrNotFound for an unknown customization.
@@ -66,6 +73,9 @@ type Payments interface {
 	// when the idempotency key may have expired. A canceled intent does not count. Stripe's
 	// search lags creation (up to an hour during outages): a miss is only final for old intents.
 	FindPaymentIntent(ctx context.Context, groupID string) (intent PaymentIntent, found bool, err error)
+	// RefundPaymentIntent refunds a succeeded intent in full, once: an intent refunded already
+	// is not an error.
+	RefundPaymentIntent(ctx context.Context, id string) error
 	// CreateEphemeralKey returns the key's secret, never empty.
 	CreateEphemeralKey(ctx context.Context, customerID string) (string, error)
 }

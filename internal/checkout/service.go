@@ -10,15 +10,12 @@ import (
 
 // Service is the checkout use case. Its methods are the things checkout does.
 type Service struct {
-	carts          Carts
+	mover          // carts, payments, now, log
 	customizations Customizations
 	customers      Customers
-	payments       Payments
 	redirectHosts  HostPatterns
 	hold           time.Duration
 	serial         bool
-	now            func() time.Time
-	log            *slog.Logger
 }
 
 // DefaultHold is how long a checkout holds its bookings unless configured otherwise.
@@ -39,27 +36,32 @@ type Options struct {
 
 // New builds the checkout service on its ports.
 func New(carts Carts, customizations Customizations, customers Customers, payments Payments, opts Options) *Service {
-	s := &Service{
-		carts:          carts,
+	return &Service{
+		mover:          opts.mover(carts, payments),
 		customizations: customizations,
 		customers:      customers,
-		payments:       payments,
 		redirectHosts:  opts.RedirectHosts,
-		hold:           opts.Hold,
+		hold:           opts.hold(),
 		serial:         opts.Serial,
-		now:            opts.Now,
-		log:            opts.Logger,
 	}
-	if s.hold == 0 {
-		s.hold = DefaultHold
+}
+
+func (o Options) mover(carts Carts, payments Payments) mover {
+	m := mover{carts: carts, payments: payments, now: o.Now, log: o.Logger}
+	if m.now == nil {
+		m.now = time.Now
 	}
-	if s.now == nil {
-		s.now = time.Now
+	if m.log == nil {
+		m.log = slog.Default()
 	}
-	if s.log == nil {
-		s.log = slog.Default()
+	return m
+}
+
+func (o Options) hold() time.Duration {
+	if o.Hold == 0 {
+		return DefaultHold
 	}
-	return s
+	return o.Hold
 }
 
 // concurrently runs fns at once (one after another in serial mode) and waits for all of them. A

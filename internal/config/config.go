@@ -1,5 +1,6 @@
-// Package config reads the function's settings from the environment and checks
-// them, so that a misconfiguration fails the cold start instead of the first request.
+// Package config reads the functions' settings from the environment and checks them, so that a
+// misconfiguration fails the cold start instead of the first request. Each function reads only
+// the settings it uses.
 package config
 
 import (
@@ -14,7 +15,7 @@ import (
 	"github.com/winktravel/checkout/internal/checkout"
 )
 
-// Config is the function's configuration.
+// Config is the checkout function's configuration.
 type Config struct {
 	CartsTable          string
 	BookingsTable       string
@@ -24,11 +25,7 @@ type Config struct {
 	// CheckoutHold is how long a checkout holds its bookings before the hold releaser may free
 	// them (CHECKOUT_HOLD).
 	CheckoutHold time.Duration
-	// StripeSecretARN names the Secrets Manager secret holding the Stripe secret key. When it is
-	// empty, StripeSecretKey is used (local runs and tests only).
-	StripeSecretARN           string
-	StripeSecretKey           string
-	StripeAPIBase             string
+	Stripe
 	StripeEphemeralKeyVersion string
 	AllowedRedirectHosts      checkout.HostPatterns
 	IdentityClaim             string
@@ -37,6 +34,32 @@ type Config struct {
 	LogLevel                  slog.Level
 	// DynamoDBEndpoint is the SDK's own AWS_ENDPOINT_URL_DYNAMODB, read here only to know that
 	// DynamoDB is a local emulator.
+	DynamoDBEndpoint string
+}
+
+// Stripe is where the Stripe API and its secret key are.
+type Stripe struct {
+	// StripeSecretARN names the Secrets Manager secret holding the Stripe secret key. When it is
+	// empty, StripeSecretKey is used (local runs and tests only).
+	StripeSecretARN string
+	StripeSecretKey string
+	StripeAPIBase   string
+}
+
+// Webhook is the Stripe webhook function's configuration.
+type Webhook struct {
+	CartsTable    string
+	BookingsTable string
+	HoldsTable    string
+	CheckoutHold  time.Duration // the hold of checkouts whose state predates holdEndsAt
+	Stripe
+	// WebhookSecretARN names the Secrets Manager secret holding the endpoint's signing secret
+	// (whsec_...); WebhookSecret is used when it is empty (local runs and tests only).
+	WebhookSecretARN string
+	WebhookSecret    string
+	ProblemTypeBase  string
+	LocalMode        bool
+	LogLevel         slog.Level
 	DynamoDBEndpoint string
 }
 
@@ -53,79 +76,139 @@ const (
 	DefaultProblemTypeBase           = "https://api.wink.travel/problems/"
 )
 
-// FromEnv reads and checks the configuration; the error names every bad setting.
+// FromEnv reads and checks the checkout function's configuration; the error names every bad
+// setting.
 func FromEnv(getenv func(string) string) (Config, error) {
-	var errs []error // every bad setting, reported on one line
-	get := func(name, def string) string {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			return v
-		}
-		return def
-	}
+	r := reader{getenv: getenv}
 	c := Config{
-		CartsTable:                get("CARTS_TABLE", DefaultCartsTable),
-		BookingsTable:             get("BOOKINGS_TABLE", DefaultBookingsTable),
-		CustomizationsTable:       get("CUSTOMIZATIONS_TABLE", DefaultCustomizationsTable),
-		CustomersTable:            get("CUSTOMERS_TABLE", DefaultCustomersTable),
-		HoldsTable:                get("HOLDS_TABLE", DefaultHoldsTable),
-		StripeSecretARN:           get("STRIPE_SECRET_ARN", ""),
-		StripeSecretKey:           get("STRIPE_SECRET_KEY", ""),
-		StripeAPIBase:             get("STRIPE_API_BASE", ""),
-		StripeEphemeralKeyVersion: get("STRIPE_EPHEMERAL_KEY_VERSION", DefaultStripeEphemeralKeyVersion),
-		IdentityClaim:             get("IDENTITY_CLAIM", DefaultIdentityClaim),
-		ProblemTypeBase:           get("PROBLEM_TYPE_BASE", DefaultProblemTypeBase),
-		DynamoDBEndpoint:          get("AWS_ENDPOINT_URL_DYNAMODB", ""),
-	}
-	if c.StripeSecretARN == "" && c.StripeSecretKey == "" {
-		errs = append(errs, errors.New("STRIPE_SECRET_ARN (or, for local runs, STRIPE_SECRET_KEY) must be set"))
-	}
-	if c.StripeSecretARN != "" && !strings.HasPrefix(c.StripeSecretARN, "arn:") {
-		errs = append(errs, errors.New("STRIPE_SECRET_ARN must be a Secrets Manager ARN"))
-	}
-	if c.StripeAPIBase != "" && !isHTTPURL(c.StripeAPIBase) {
-		errs = append(errs, errors.New("STRIPE_API_BASE must be an absolute http(s) URL"))
-	}
-	if !isHTTPURL(c.ProblemTypeBase) {
-		errs = append(errs, errors.New("PROBLEM_TYPE_BASE must be an absolute http(s) URL"))
+		CartsTable:                r.get("CARTS_TABLE", DefaultCartsTable),
+		BookingsTable:             r.get("BOOKINGS_TABLE", DefaultBookingsTable),
+		CustomizationsTable:       r.get("CUSTOMIZATIONS_TABLE", DefaultCustomizationsTable),
+		CustomersTable:            r.get("CUSTOMERS_TABLE", DefaultCustomersTable),
+		HoldsTable:                r.get("HOLDS_TABLE", DefaultHoldsTable),
+		Stripe:                    r.stripe(),
+		StripeEphemeralKeyVersion: r.get("STRIPE_EPHEMERAL_KEY_VERSION", DefaultStripeEphemeralKeyVersion),
+		IdentityClaim:             r.get("IDENTITY_CLAIM", DefaultIdentityClaim),
+		ProblemTypeBase:           r.problemTypeBase(),
+		DynamoDBEndpoint:          r.get("AWS_ENDPOINT_URL_DYNAMODB", ""),
 	}
 	hosts, err := checkout.ParseHostPatterns(strings.Split(getenv("ALLOWED_REDIRECT_HOSTS"), ","))
 	if err != nil {
-		errs = append(errs, fmt.Errorf("ALLOWED_REDIRECT_HOSTS: %w", err))
+		r.fail(fmt.Errorf("ALLOWED_REDIRECT_HOSTS: %w", err))
 	}
 	c.AllowedRedirectHosts = hosts
-	local, err := strconv.ParseBool(get("LOCAL_MODE", "false"))
+	c.LocalMode = r.localMode()
+	c.CheckoutHold = r.checkoutHold(c.LocalMode)
+	c.LogLevel = r.logLevel()
+	return c, r.err()
+}
+
+// WebhookFromEnv reads and checks the Stripe webhook function's configuration.
+func WebhookFromEnv(getenv func(string) string) (Webhook, error) {
+	r := reader{getenv: getenv}
+	c := Webhook{
+		CartsTable:       r.get("CARTS_TABLE", DefaultCartsTable),
+		BookingsTable:    r.get("BOOKINGS_TABLE", DefaultBookingsTable),
+		HoldsTable:       r.get("HOLDS_TABLE", DefaultHoldsTable),
+		Stripe:           r.stripe(),
+		WebhookSecretARN: r.get("STRIPE_WEBHOOK_SECRET_ARN", ""),
+		WebhookSecret:    r.get("STRIPE_WEBHOOK_SECRET", ""),
+		ProblemTypeBase:  r.problemTypeBase(),
+		DynamoDBEndpoint: r.get("AWS_ENDPOINT_URL_DYNAMODB", ""),
+	}
+	switch {
+	case c.WebhookSecretARN == "" && c.WebhookSecret == "":
+		r.fail(errors.New("STRIPE_WEBHOOK_SECRET_ARN (or, for local runs, STRIPE_WEBHOOK_SECRET) must be set"))
+	case c.WebhookSecretARN != "" && !strings.HasPrefix(c.WebhookSecretARN, "arn:"):
+		r.fail(errors.New("STRIPE_WEBHOOK_SECRET_ARN must be a Secrets Manager ARN"))
+	}
+	c.LocalMode = r.localMode()
+	c.CheckoutHold = r.checkoutHold(c.LocalMode)
+	c.LogLevel = r.logLevel()
+	return c, r.err()
+}
+
+// reader reads settings and collects every bad one, to be reported on one line.
+type reader struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (r *reader) get(name, def string) string {
+	if v := strings.TrimSpace(r.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (r *reader) fail(err error) { r.errs = append(r.errs, err) }
+
+func (r *reader) err() error {
+	if len(r.errs) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(r.errs))
+	for i, err := range r.errs {
+		msgs[i] = err.Error()
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+func (r *reader) stripe() Stripe {
+	s := Stripe{
+		StripeSecretARN: r.get("STRIPE_SECRET_ARN", ""),
+		StripeSecretKey: r.get("STRIPE_SECRET_KEY", ""),
+		StripeAPIBase:   r.get("STRIPE_API_BASE", ""),
+	}
+	if s.StripeSecretARN == "" && s.StripeSecretKey == "" {
+		r.fail(errors.New("STRIPE_SECRET_ARN (or, for local runs, STRIPE_SECRET_KEY) must be set"))
+	}
+	if s.StripeSecretARN != "" && !strings.HasPrefix(s.StripeSecretARN, "arn:") {
+		r.fail(errors.New("STRIPE_SECRET_ARN must be a Secrets Manager ARN"))
+	}
+	if s.StripeAPIBase != "" && !isHTTPURL(s.StripeAPIBase) {
+		r.fail(errors.New("STRIPE_API_BASE must be an absolute http(s) URL"))
+	}
+	return s
+}
+
+func (r *reader) problemTypeBase() string {
+	base := r.get("PROBLEM_TYPE_BASE", DefaultProblemTypeBase)
+	if !isHTTPURL(base) {
+		r.fail(errors.New("PROBLEM_TYPE_BASE must be an absolute http(s) URL"))
+	}
+	return base
+}
+
+func (r *reader) localMode() bool {
+	local, err := strconv.ParseBool(r.get("LOCAL_MODE", "false"))
 	if err != nil {
-		errs = append(errs, errors.New("LOCAL_MODE must be true or false"))
+		r.fail(errors.New("LOCAL_MODE must be true or false"))
 	}
-	c.LocalMode = local
-	if c.CheckoutHold, err = checkoutHold(get("CHECKOUT_HOLD", DefaultCheckoutHold), local); err != nil {
-		errs = append(errs, err)
-	}
-	if err := c.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL", "INFO"))); err != nil {
-		errs = append(errs, errors.New("LOG_LEVEL must be DEBUG, INFO, WARN or ERROR"))
-	}
-	if len(errs) > 0 {
-		msgs := make([]string, len(errs))
-		for i, err := range errs {
-			msgs[i] = err.Error()
-		}
-		return c, errors.New(strings.Join(msgs, "; "))
-	}
-	return c, nil
+	return local
 }
 
 // checkoutHold reads CHECKOUT_HOLD: at least 5 minutes (10 seconds in local mode, to watch a hold
 // expire) and at most 23 hours, inside Stripe's 24-hour idempotency window.
-func checkoutHold(value string, local bool) (time.Duration, error) {
-	hold, err := time.ParseDuration(value)
+func (r *reader) checkoutHold(local bool) time.Duration {
+	hold, err := time.ParseDuration(r.get("CHECKOUT_HOLD", DefaultCheckoutHold))
 	least, leastText := 5*time.Minute, "5m"
 	if local {
 		least, leastText = 10*time.Second, "10s"
 	}
 	if err != nil || hold < least || hold > 23*time.Hour {
-		return 0, fmt.Errorf("CHECKOUT_HOLD must be a duration from %s to 23h", leastText)
+		r.fail(fmt.Errorf("CHECKOUT_HOLD must be a duration from %s to 23h", leastText))
+		return 0
 	}
-	return hold, nil
+	return hold
+}
+
+func (r *reader) logLevel() slog.Level {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(r.get("LOG_LEVEL", "INFO"))); err != nil {
+		r.fail(errors.New("LOG_LEVEL must be DEBUG, INFO, WARN or ERROR"))
+	}
+	return level
 }
 
 func isHTTPURL(s string) bool {

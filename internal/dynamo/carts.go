@@ -269,6 +269,10 @@ func (c *Carts) Apply(ctx context.Context, t checkout.Transition) error {
 		names["#confirmedAt"] = "confirmedAt"
 		values[":to"], values[":intent"], values[":at"] = stringValue(string(m.To)), stringValue(t.PaymentIntentID), stringValue(at)
 		set = append(set, "#checkout.#lifecycle = :to", "#checkout.#pi = :intent", "#checkout.#confirmedAt = :at")
+	case checkout.PendingPayment: // a payment failed: recorded, and the traveller may try again
+		names["#failedAt"] = "lastPaymentFailedAt"
+		values[":to"], values[":at"] = stringValue(string(m.To)), stringValue(at)
+		set = append(set, "#checkout.#lifecycle = :to", "#checkout.#failedAt = :at")
 	default:
 		values[":to"] = stringValue(string(m.To))
 		set = append(set, "#checkout.#lifecycle = :to")
@@ -314,6 +318,11 @@ func (c *Carts) Apply(ctx context.Context, t checkout.Transition) error {
 			update += ", #reason = :reason"
 			bookingNames["#reason"] = "cancellationReason"
 			bookingValues[":reason"] = stringValue(string(t.Reason))
+		}
+		if m.To == checkout.Confirmed { // the intent that paid, so that a duplicate is told from a second payment
+			update += ", #pi = :intent"
+			bookingNames["#pi"] = "paymentIntentId"
+			bookingValues[":intent"] = stringValue(t.PaymentIntentID)
 		}
 		for _, code := range state.BookingCodes {
 			items = append(items, types.TransactWriteItem{Update: &types.Update{

@@ -79,6 +79,9 @@ type bookingRecord struct {
 	Status                  string `dynamodbav:"status"`
 	CreatedAt               string `dynamodbav:"createdAt"`
 	CustomizationIdentifier string `dynamodbav:"customizationIdentifier,omitempty"`
+	// Written by the lifecycle's moves.
+	CancellationReason string `dynamodbav:"cancellationReason,omitempty"`
+	PaymentIntentID    string `dynamodbav:"paymentIntentId,omitempty"`
 }
 
 type customizationRecord struct {
@@ -135,7 +138,7 @@ func (r cartRecord) cart() (checkout.Cart, error) {
 		}
 		c.Checkout = &checkout.State{
 			GroupIdentifier:           r.Checkout.GroupIdentifier,
-			Status:                    checkout.Lifecycle(r.Checkout.Status),
+			Status:                    checkout.CheckoutStatus(r.Checkout.Status),
 			KeyGeneration:             r.Checkout.KeyGeneration,
 			HoldEndsAt:                holdEnds,
 			BookingCodes:              r.Checkout.BookingCodes,

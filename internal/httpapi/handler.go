@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/winktravel/checkout/internal/checkout"
 )
@@ -78,12 +77,7 @@ type response struct {
 // every request, a problem for every failure, including a panic.
 func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (resp events.APIGatewayV2HTTPResponse, _ error) {
 	start := time.Now()
-	requestID := ev.RequestContext.RequestID
-	if requestID == "" {
-		if lc, ok := lambdacontext.FromContext(ctx); ok {
-			requestID = lc.AwsRequestID
-		}
-	}
+	requestID := requestIDOf(ctx, &ev)
 	instance := ev.RawPath
 	if instance == "" {
 		instance = "/api/checkout"
@@ -93,15 +87,12 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 	defer func() {
 		if r := recover(); r != nil {
 			log.ErrorContext(ctx, "checkout panicked", slog.String("panic", fmt.Sprint(r)), slog.String("stack", string(debug.Stack())))
-			resp, _ = h.problemResponse(fmt.Errorf("panic: %v", r), instance, requestID)
+			resp, _ = problemResponse(h.problemTypeBase, fmt.Errorf("panic: %v", r), instance, requestID)
 		}
 	}()
 
-	if dl, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, dl.Add(-h.deadlineMargin))
-		defer cancel()
-	}
+	ctx, cancel := withMargin(ctx, h.deadlineMargin)
+	defer cancel()
 
 	result, err := h.serve(ctx, &ev, &req)
 	attrs := []any{
@@ -109,7 +100,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 		slog.Duration("duration", time.Since(start)),
 	}
 	if err != nil {
-		resp, kind := h.problemResponse(err, instance, requestID)
+		resp, kind := problemResponse(h.problemTypeBase, err, instance, requestID)
 		attrs = append(attrs, slog.Int("status", resp.StatusCode), slog.String("problem", string(kind)))
 		if kind == kindInternal {
 			log.ErrorContext(ctx, "checkout failed", append(attrs, slog.String("error", err.Error()))...)
@@ -126,7 +117,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 		BookingCodes:    result.BookingCodes,
 	})
 	if err != nil {
-		resp, _ := h.problemResponse(err, instance, requestID)
+		resp, _ := problemResponse(h.problemTypeBase, err, instance, requestID)
 		return resp, nil
 	}
 	log.InfoContext(ctx, "checkout answered", append(attrs, slog.Int("status", http.StatusOK), slog.String("groupId", result.GroupIdentifier))...)

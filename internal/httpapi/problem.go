@@ -52,7 +52,7 @@ type ProblemProperties struct {
 
 // problemResponse answers err as a problem. Errors without a checkout.Kind become a generic
 // internal problem: their text never reaches the caller.
-func (h *Handler) problemResponse(err error, instance, requestID string) (events.APIGatewayV2HTTPResponse, checkout.Kind) {
+func problemResponse(typeBase string, err error, instance, requestID string) (events.APIGatewayV2HTTPResponse, checkout.Kind) {
 	p := Problem{Detail: internalDetail, Instance: instance, Properties: ProblemProperties{RequestID: requestID}}
 	kind := kindInternal
 	var known *checkout.Error
@@ -63,7 +63,7 @@ func (h *Handler) problemResponse(err error, instance, requestID string) (events
 			p.Properties.Errors = known.Fields
 		}
 	}
-	p.Type = h.problemTypeBase + string(kind)
+	p.Type = typeBase + string(kind)
 	p.Title = problemKinds[kind].title
 	p.Status = problemKinds[kind].status
 	body, _ := json.Marshal(p) // cannot fail: strings and ints only

@@ -16,6 +16,7 @@ import (
 	"github.com/stripe/stripe-go/v76/customer"
 	"github.com/stripe/stripe-go/v76/ephemeralkey"
 	"github.com/stripe/stripe-go/v76/paymentintent"
+	"github.com/stripe/stripe-go/v76/refund"
 
 	"github.com/winktravel/checkout/internal/checkout"
 	"github.com/winktravel/checkout/internal/rescue"
@@ -39,6 +40,7 @@ type Stripe struct {
 	intents             paymentintent.Client
 	customers           customer.Client
 	ephemeralKeys       ephemeralkey.Client
+	refunds             refund.Client
 	ephemeralKeyVersion string
 }
 
@@ -73,6 +75,7 @@ func New(cfg Config) (*Stripe, error) {
 		intents:             paymentintent.Client{B: backend, Key: cfg.SecretKey},
 		customers:           customer.Client{B: backend, Key: cfg.SecretKey},
 		ephemeralKeys:       ephemeralkey.Client{B: backend, Key: cfg.SecretKey},
+		refunds:             refund.Client{B: backend, Key: cfg.SecretKey},
 		ephemeralKeyVersion: cfg.EphemeralKeyVersion,
 	}, nil
 }
@@ -256,11 +259,47 @@ func paymentIntent(pi *stripe.PaymentIntent) (checkout.PaymentIntent, error) {
 	if pi.ID == "" || pi.ClientSecret == "" {
 		return checkout.PaymentIntent{}, errors.New("stripe returned a payment intent without id or client secret")
 	}
+	return Intent(pi), nil
+}
+
+// Intent is what checkout knows of a Stripe PaymentIntent, from an API answer or a webhook
+// event's object.
+func Intent(pi *stripe.PaymentIntent) checkout.PaymentIntent {
 	return checkout.PaymentIntent{
-		ID:           pi.ID,
-		ClientSecret: pi.ClientSecret,
-		Status:       checkout.PaymentStatus(pi.Status),
-	}, nil
+		ID:                     pi.ID,
+		ClientSecret:           pi.ClientSecret,
+		Status:                 checkout.PaymentStatus(pi.Status),
+		AmountMinor:            pi.Amount,
+		Currency:               strings.ToUpper(string(pi.Currency)),
+		GroupIdentifier:        pi.Metadata["groupIdentifier"],
+		ShoppingCartIdentifier: pi.Metadata["shoppingCartIdentifier"],
+	}
+}
+
+// RefundPaymentIntent refunds a succeeded intent in full under a key derived from it, so that
+// concurrent deliveries of one event make one refund. If Stripe stored an error with that key,
+// the refund is sent once more under a key of stripe-go's: Stripe never refunds more than was
+// paid, so a second key cannot refund twice.
+func (s *Stripe) RefundPaymentIntent(ctx context.Context, id string) error {
+	refund := func(key string) error {
+		params := &stripe.RefundParams{PaymentIntent: stripe.String(id)}
+		params.Context = ctx
+		params.AddMetadata("reason", "automatic refund: the payment was not for a pending checkout")
+		if key != "" {
+			params.SetIdempotencyKey(key)
+		}
+		_, err := withinDeadline(ctx, func() (*stripe.Refund, error) { return s.refunds.New(params) })
+		var stripeErr *stripe.Error
+		if errors.As(err, &stripeErr) && stripeErr.Code == stripe.ErrorCodeChargeAlreadyRefunded {
+			return nil
+		}
+		return classify(err)
+	}
+	err := refund("checkout-refund-" + id)
+	if errors.Is(err, checkout.ErrKeyPoisoned) {
+		err = refund("")
+	}
+	return err
 }
 
 // CreateEphemeralKey creates an ephemeral key for the customer and returns its secret.

@@ -228,15 +228,21 @@ func scalarOf(n *yaml.Node) string {
 // functionProblems compares CheckoutFunction with the settings the Makefile build and the runtime
 // rely on.
 func functionProblems(doc *yaml.Node) []string {
-	fn := resourcesOfType(doc, "AWS::Serverless::Function")["CheckoutFunction"]
+	return functionSettingsProblems(doc, "CheckoutFunction")
+}
+
+// functionSettingsProblems compares a function with the settings the Makefile build (a
+// build-<id> target) and the runtime rely on.
+func functionSettingsProblems(doc *yaml.Node, id string) []string {
+	fn := resourcesOfType(doc, "AWS::Serverless::Function")[id]
 	if fn == nil {
-		return []string{"no AWS::Serverless::Function CheckoutFunction"}
+		return []string{"no AWS::Serverless::Function " + id}
 	}
 	props := field(fn, "Properties")
 	var problems []string
 	want := func(what string, n *yaml.Node, value string) {
 		if n = resolve(n); n == nil || n.Kind != yaml.ScalarNode || n.Value != value || n.Tag != "!!str" {
-			problems = append(problems, fmt.Sprintf("%s is not %q", what, value))
+			problems = append(problems, fmt.Sprintf("%s: %s is not %q", id, what, value))
 		}
 	}
 	want("Runtime", field(props, "Runtime"), "provided.al2023")
@@ -245,7 +251,7 @@ func functionProblems(doc *yaml.Node) []string {
 	want("Tracing", field(props, "Tracing"), "Active")
 	want("Metadata.BuildMethod", field(field(fn, "Metadata"), "BuildMethod"), "makefile")
 	if arch := resolve(field(props, "Architectures")); arch == nil || arch.Kind != yaml.SequenceNode || len(arch.Content) != 1 {
-		problems = append(problems, "Architectures is not [arm64]")
+		problems = append(problems, id+": Architectures is not [arm64]")
 	} else {
 		want("Architectures[0]", arch.Content[0], "arm64")
 	}
@@ -272,6 +278,54 @@ func TestTemplateCheckoutFunctionSettings(t *testing.T) {
 	for _, p := range functionProblems(projectTemplate(t)) {
 		t.Error(p)
 	}
+}
+
+// Every function is built the same way, by a Makefile target of its own.
+func TestTemplateEveryFunctionIsBuiltAlike(t *testing.T) {
+	doc := projectTemplate(t)
+	makefile, err := os.ReadFile(strings.TrimSuffix(mustTemplatePath(t), "template.yaml") + "Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	functions := resourcesOfType(doc, "AWS::Serverless::Function")
+	if len(functions) < 2 {
+		t.Errorf("%d functions, want the checkout and the Stripe webhook", len(functions))
+	}
+	for id := range functions {
+		for _, p := range functionSettingsProblems(doc, id) {
+			t.Error(p)
+		}
+		if !strings.Contains(string(makefile), "\nbuild-"+id+":") {
+			t.Errorf("the Makefile has no build-%s target for sam build", id)
+		}
+	}
+}
+
+// The webhook route is on the same HTTP API, without the JWT authorizer: Stripe signs its calls
+// instead, and the function verifies the signature.
+func TestTemplateRoutesTheWebhookWithoutAuthorizer(t *testing.T) {
+	doc := projectTemplate(t)
+	fn := resourcesOfType(doc, "AWS::Serverless::Function")["StripeWebhookFunction"]
+	event := field(field(field(fn, "Properties"), "Events"), "StripeWebhook")
+	props := field(event, "Properties")
+	if scalarOf(field(event, "Type")) != "HttpApi" || scalarOf(field(props, "Method")) != "POST" || scalarOf(field(props, "Path")) != "/api/stripe/webhook" {
+		t.Fatalf("StripeWebhookFunction has no HttpApi event for POST /api/stripe/webhook")
+	}
+	if name, ref := intrinsic(field(props, "ApiId")); name != "Ref" || ref.Value != "CheckoutApi" {
+		t.Errorf("the webhook is not on the checkout's HTTP API")
+	}
+	if got := scalarOf(field(field(props, "Auth"), "Authorizer")); got != "NONE" {
+		t.Errorf("the webhook's Authorizer is %q, want NONE (the API's default is the JWT authorizer)", got)
+	}
+}
+
+func mustTemplatePath(t *testing.T) string {
+	t.Helper()
+	path, err := TemplatePath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // The guards themselves must catch what they are for.

@@ -82,6 +82,7 @@ func (e *Env) Settings(stripeURL string, overrides map[string]string) func(strin
 		"CUSTOMERS_TABLE":           Tables["CustomersTable"],
 		"HOLDS_TABLE":               Tables["HoldsTable"],
 		"STRIPE_SECRET_KEY":         StripeKey,
+		"STRIPE_WEBHOOK_SECRET":     WebhookSecret,
 		"STRIPE_API_BASE":           stripeURL,
 		"ALLOWED_REDIRECT_HOSTS":    "book.example.com,*.wink.test",
 		"PROBLEM_TYPE_BASE":         "https://api.example.com/problems/",

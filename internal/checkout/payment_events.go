@@ -1,0 +1,158 @@
+package checkout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// PaymentEvent is a Stripe event about a PaymentIntent, its signature verified.
+type PaymentEvent struct {
+	ID      string
+	Type    string
+	Created time.Time
+	Intent  PaymentIntent // the intent as the event carries it
+}
+
+// The Stripe events the lifecycle acts on, and the move each asks for.
+const (
+	EventProcessing    = "payment_intent.processing"
+	EventSucceeded     = "payment_intent.succeeded"
+	EventPaymentFailed = "payment_intent.payment_failed"
+	EventCanceled      = "payment_intent.canceled"
+)
+
+var eventMoves = map[string]Move{
+	EventProcessing:    Suspend,
+	EventSucceeded:     Confirm,
+	EventPaymentFailed: RecordFailure,
+	EventCanceled:      Release,
+}
+
+// Outcome is what an event did to its checkout.
+type Outcome string
+
+// The outcomes of an event.
+const (
+	OutcomeSuspended       Outcome = "suspended"
+	OutcomeConfirmed       Outcome = "confirmed"
+	OutcomeFailureRecorded Outcome = "failure-recorded"
+	OutcomeReleased        Outcome = "released"
+	OutcomeRefunded        Outcome = "refunded"  // paid, but must not have been: refunded in full
+	OutcomeUnchanged       Outcome = "unchanged" // duplicate, late or out of order: nothing to do
+	OutcomeIgnored         Outcome = "ignored"   // not an event or an intent of this application
+)
+
+var moveOutcomes = map[CheckoutStatus]Outcome{
+	Processing: OutcomeSuspended, Confirmed: OutcomeConfirmed, PendingPayment: OutcomeFailureRecorded, Released: OutcomeReleased,
+}
+
+// maxMoveAttempts bounds how often an event is decided again because its checkout changed while
+// it was being moved (a concurrent delivery, the checkout, the releaser).
+const maxMoveAttempts = 3
+
+// Lifecycle moves started checkouts to their end: it is the use case of the Stripe webhook and
+// of the hold releaser. Its moves are those of lifecycle.go, each one transaction.
+type Lifecycle struct {
+	mover
+	bookings Bookings
+	hold     time.Duration
+}
+
+// NewLifecycle builds the lifecycle use case on its ports.
+func NewLifecycle(carts Carts, bookings Bookings, payments Payments, opts Options) *Lifecycle {
+	return &Lifecycle{mover: opts.mover(carts, payments), bookings: bookings, hold: opts.hold()}
+}
+
+// HandlePaymentEvent applies a Stripe event to its checkout, exactly once however often and in
+// whatever order Stripe delivers it: a move that does not start from its From state changes
+// nothing. An intent that succeeded but must not have (it is not its group's recorded intent,
+// or its group was released) is refunded in full.
+func (l *Lifecycle) HandlePaymentEvent(ctx context.Context, ev PaymentEvent) (Outcome, error) {
+	pi := ev.Intent
+	move, handled := eventMoves[ev.Type]
+	if !handled || pi.GroupIdentifier == "" || pi.ShoppingCartIdentifier == "" {
+		return OutcomeIgnored, nil // another event, or another system's intent on the account
+	}
+	log := l.log.With(slog.String("eventId", ev.ID), slog.String("eventType", ev.Type),
+		slog.String("paymentIntentId", pi.ID), slog.String("groupId", pi.GroupIdentifier), slog.String("cartId", pi.ShoppingCartIdentifier))
+	for range maxMoveAttempts {
+		cart, err := l.carts.Get(ctx, pi.ShoppingCartIdentifier)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return "", fmt.Errorf("read cart %s: %w", pi.ShoppingCartIdentifier, err)
+		}
+		var state *State
+		if err == nil && cart.Checkout != nil && cart.Checkout.GroupIdentifier == pi.GroupIdentifier {
+			s := cart.Checkout.WithDefaults(l.hold)
+			state = &s
+		}
+		outcome, err := l.decide(ctx, log, ev, move, state)
+		if !errors.Is(err, ErrCartChanged) {
+			return outcome, err
+		}
+		log.InfoContext(ctx, "the checkout changed while the event moved it; reading it again")
+	}
+	return "", fmt.Errorf("checkout %s kept changing under event %s", pi.GroupIdentifier, ev.ID)
+}
+
+// decide applies ev to the checkout state (nil: the group is no longer its cart's checkout).
+func (l *Lifecycle) decide(ctx context.Context, log *slog.Logger, ev PaymentEvent, move Move, state *State) (Outcome, error) {
+	pi := ev.Intent
+	switch {
+	case state == nil:
+		if ev.Type == EventSucceeded {
+			return l.paidWithoutCheckout(ctx, log, pi)
+		}
+		return OutcomeUnchanged, nil
+	case state.PaymentIntentID != "" && state.PaymentIntentID != pi.ID,
+		state.AmountMinor != pi.AmountMinor || state.Currency != pi.Currency:
+		// Not the intent the checkout recorded, or not for the amount it stored.
+		if ev.Type == EventSucceeded {
+			return l.refund(ctx, log, pi, "not the checkout's recorded payment intent")
+		}
+		return OutcomeUnchanged, nil
+	case !move.Allows(state.Status):
+		return OutcomeUnchanged, nil // a duplicate, or late: Stripe does not keep the order of events
+	}
+	t := Transition{Move: move, CartID: pi.ShoppingCartIdentifier, State: *state, PaymentIntentID: pi.ID, At: ev.Created}
+	if move.To == Released {
+		t.Reason = ReasonPaymentCanceled
+	}
+	if err := l.apply(ctx, t); err != nil {
+		return "", err
+	}
+	return moveOutcomes[move.To], nil
+}
+
+// paidWithoutCheckout settles an intent that succeeded although its group is no longer on its
+// cart: a duplicate of the confirmation (the cart since changed by the cart service), or a
+// payment of a released group, which is refunded.
+func (l *Lifecycle) paidWithoutCheckout(ctx context.Context, log *slog.Logger, pi PaymentIntent) (Outcome, error) {
+	bookings, err := l.bookings.OfGroup(ctx, pi.GroupIdentifier)
+	if err != nil {
+		return "", fmt.Errorf("read the bookings of group %s: %w", pi.GroupIdentifier, err)
+	}
+	if len(bookings) == 0 {
+		log.WarnContext(ctx, "a payment intent names a group that has no bookings; ignoring it")
+		return OutcomeIgnored, nil
+	}
+	for _, b := range bookings {
+		if b.Status == BookingConfirmed && b.PaymentIntentID == pi.ID {
+			return OutcomeUnchanged, nil
+		}
+	}
+	return l.refund(ctx, log, pi, "its checkout was released")
+}
+
+// refund refunds a payment that must not have happened, so that nobody pays twice or pays for
+// released bookings.
+func (l *Lifecycle) refund(ctx context.Context, log *slog.Logger, pi PaymentIntent, why string) (Outcome, error) {
+	if err := l.payments.RefundPaymentIntent(ctx, pi.ID); err != nil {
+		return "", fmt.Errorf("refund payment intent %s: %w", pi.ID, err)
+	}
+	log.WarnContext(ctx, "automatic refund", slog.String("why", why), slog.Int64("amountMinor", pi.AmountMinor),
+		slog.String("currency", pi.Currency))
+	return OutcomeRefunded, nil
+}
