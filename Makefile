@@ -20,10 +20,11 @@ vet: tools
 	go vet ./...
 	$(TOOLS)/bin/staticcheck ./...
 
-## build: stripped linux/arm64 bootstraps in bin/ (the checkout's bin/bootstrap, the webhook's bin/stripe-webhook/bootstrap).
+## build: stripped linux/arm64 bootstraps in bin/ (the checkout's bin/bootstrap, the others' bin/<function>/bootstrap).
 build:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build $(GO_BUILD_FLAGS) -o bin/bootstrap ./functions/checkout
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build $(GO_BUILD_FLAGS) -o bin/stripe-webhook/bootstrap ./functions/stripe-webhook
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build $(GO_BUILD_FLAGS) -o bin/release-holds/bootstrap ./functions/release-holds
 
 # ---- fuzzing ----------------------------------------------------------------
 # (owned by the hostile-input work: FuzzHandle in internal/httpapi, its seed corpus in
@@ -131,7 +132,7 @@ $(TOXIPROXY_STAMP):
 
 # ---- template (SAM) ---------------------------------------------------------
 # (owned by the template work: venv with aws-sam-cli and cfn-lint, lint-template)
-.PHONY: lint-template build-CheckoutFunction build-StripeWebhookFunction
+.PHONY: lint-template build-CheckoutFunction build-StripeWebhookFunction build-ReleaseHoldsFunction
 
 SAM_CLI_VERSION := 1.170.0
 CFN_LINT_VERSION := 1.58.0
@@ -142,7 +143,7 @@ SAM_STAMP := $(SAM_VENV)/.installed-aws-sam-cli-$(SAM_CLI_VERSION)-cfn-lint-$(CF
 # Linting and building need a region but neither credentials nor Docker.
 SAM_REGION ?= eu-west-1
 SAM_ENV := AWS_REGION=$(SAM_REGION) AWS_DEFAULT_REGION=$(SAM_REGION) SAM_CLI_TELEMETRY=0
-SAM_FUNCTIONS := CheckoutFunction StripeWebhookFunction
+SAM_FUNCTIONS := CheckoutFunction StripeWebhookFunction ReleaseHoldsFunction
 
 # Their transitive dependencies are pinned by .ci/sam-constraints.txt: a new release of one of
 # them cannot break a fresh clone's `make test`.
@@ -177,6 +178,10 @@ build-CheckoutFunction:
 build-StripeWebhookFunction:
 	: "$${ARTIFACTS_DIR:?is set by sam build}"
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build $(GO_BUILD_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/stripe-webhook
+
+build-ReleaseHoldsFunction:
+	: "$${ARTIFACTS_DIR:?is set by sam build}"
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build $(GO_BUILD_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/release-holds
 
 clean:
 	rm -rf bin .aws-sam

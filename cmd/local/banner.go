@@ -17,8 +17,10 @@ type bannerInfo struct {
 	identityClaim        string
 	tables               []string
 	dynamoURL, stripeURL string
+	stripeLayer          string // what the functions call: stripe-mock with Stripe's state
 	dataDir              string
 	redirectHosts        string
+	hold, releaseEvery   time.Duration
 	startup              time.Duration
 }
 
@@ -46,8 +48,9 @@ func banner(b bannerInfo) string {
 	p("                cart-bob-kuwait (KWD), cart-bob-paris (403 with Alice's token)")
 	p("Tables:         %s", strings.Join(b.tables, ", "))
 	p("DynamoDB Local: %s (%s; it listens on every interface of its port)", b.dynamoURL, storage)
-	p("stripe-mock:    %s", b.stripeURL)
+	p("stripe-mock:    %s (the functions call it through %s, which keeps Stripe's state)", b.stripeURL, b.stripeLayer)
 	p("Redirect hosts: %s, and http://localhost or http://127.0.0.1 (LOCAL_MODE)", b.redirectHosts)
+	p("Holds:          %v (CHECKOUT_HOLD); the hold releaser runs every %v (LOCAL_RELEASE_EVERY)", b.hold, b.releaseEvery)
 	p("")
 	p("Check out Alice's Lisbon cart (the same command again answers the same booking group):")
 	p("")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -163,6 +164,56 @@ func TestRunServesTheCheckoutAndStopsOnInterrupt(t *testing.T) {
 		}
 		l.Close()
 	}
+}
+
+// With CHECKOUT_HOLD=10s, as docs/local.md shows: a checkout nobody pays is released by the
+// server's hold releaser, and the cart checks out again with a new group. The test polls the
+// cart (the hold really runs for 10 s here: it is the demo of `make run`).
+func TestLocalHoldExpires(t *testing.T) {
+	ports := freePorts(t, 3)
+	env := map[string]string{
+		envPort: strconv.Itoa(ports[0]), envDynamoPort: strconv.Itoa(ports[1]), envStripePort: strconv.Itoa(ports[2]),
+		"CHECKOUT_HOLD": "10s", envReleaseEvery: "1s",
+	}
+	srv := startProgram(t, env)
+	banner := srv.waitForBanner(t)
+	if !strings.Contains(banner, "Holds:          10s (CHECKOUT_HOLD); the hold releaser runs every 1s") {
+		t.Errorf("banner lacks the hold settings:\n%s", banner)
+	}
+	endpoint := loopbackURL(ports[0]) + routePath
+	alice := bannerToken(t, banner, "ALICE_TOKEN")
+	status, first := checkout(t, endpoint, alice, "cart-alice-tokyo")
+	if status != http.StatusOK {
+		t.Fatalf("checkout: %d %v", status, first)
+	}
+	db := localstack.DynamoDBClient(loopbackURL(ports[1]))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cart, err := readCart(context.Background(), db, "carts", "cart-alice-tokyo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if testenv.String(cart["status"]) == "OPEN" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the cart is still %s 30 s after a 10 s hold", testenv.String(cart["status"]))
+		}
+		select {
+		case <-srv.done:
+			t.Fatal("the server stopped")
+		case <-time.After(200 * time.Millisecond): // poll interval
+		}
+	}
+	status, second := checkout(t, endpoint, alice, "cart-alice-tokyo")
+	if status != http.StatusOK || second["groupIdentifier"] == first["groupIdentifier"] {
+		t.Errorf("checkout after the release: %d %v, want 200 with a new group (not %v)", status, second, first["groupIdentifier"])
+	}
+	if !strings.Contains(srv.stderr.String(), "released=1") {
+		t.Errorf("the server's log does not show the release:\n%s", srv.stderr.String())
+	}
+	_ = srv.cmd.Process.Signal(os.Interrupt)
+	<-srv.done
 }
 
 // A taken port is reported in one line naming it and its setting, before any child starts.

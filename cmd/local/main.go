@@ -29,14 +29,16 @@ import (
 	"github.com/winktravel/checkout/internal/localstack"
 	"github.com/winktravel/checkout/internal/sample"
 	"github.com/winktravel/checkout/internal/tables"
+	"github.com/winktravel/checkout/internal/testenv"
 )
 
 // The server's own settings (the function's settings keep their names: CARTS_TABLE, ...).
 const (
-	envPort       = "LOCAL_PORT"
-	envDynamoPort = "LOCAL_DYNAMODB_PORT"
-	envStripePort = "LOCAL_STRIPE_PORT"
-	envDataDir    = "LOCAL_DATA_DIR"
+	envPort         = "LOCAL_PORT"
+	envDynamoPort   = "LOCAL_DYNAMODB_PORT"
+	envStripePort   = "LOCAL_STRIPE_PORT"
+	envDataDir      = "LOCAL_DATA_DIR"
+	envReleaseEvery = "LOCAL_RELEASE_EVERY"
 )
 
 // The defaults match events/env.json, so that `sam local invoke` reaches what `make run` started.
@@ -45,6 +47,7 @@ const (
 	defaultDynamoPort    = 8000
 	defaultStripePort    = 12111
 	defaultRedirectHosts = "ota.wink.travel"
+	defaultReleaseEvery  = 5 * time.Second
 )
 
 // functionTimeout is the function's Timeout in template.yaml: each request gets that deadline.
@@ -67,6 +70,8 @@ Settings (environment):
   LOCAL_DYNAMODB_PORT     port of DynamoDB Local (8000)
   LOCAL_STRIPE_PORT       port of stripe-mock on 127.0.0.1 (12111)
   LOCAL_DATA_DIR          keep DynamoDB's data in this directory between runs (default: in memory)
+  LOCAL_RELEASE_EVERY     how often the hold releaser runs (5s; AWS: every minute)
+  CHECKOUT_HOLD           how long a checkout holds its bookings (30m; 10s or more locally)
   CARTS_TABLE, BOOKINGS_TABLE, CUSTOMIZATIONS_TABLE, CUSTOMERS_TABLE, HOLDS_TABLE
                           table names (carts, bookings, customizations, customers, holds)
   ALLOWED_REDIRECT_HOSTS  redirect hosts the function accepts (ota.wink.travel)
@@ -110,6 +115,7 @@ var errInterrupted = errors.New("interrupted before it was ready; everything it 
 type settings struct {
 	port, dynamoPort, stripePort int
 	dataDir                      string
+	releaseEvery                 time.Duration
 }
 
 func readSettings(getenv func(string) string) (settings, error) {
@@ -133,6 +139,14 @@ func readSettings(getenv func(string) string) (settings, error) {
 		errs = append(errs, fmt.Errorf("%s, %s and %s must differ", envPort, envDynamoPort, envStripePort))
 	}
 	s.dataDir = strings.TrimSpace(getenv(envDataDir))
+	s.releaseEvery = defaultReleaseEvery
+	if v := strings.TrimSpace(getenv(envReleaseEvery)); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second {
+			errs = append(errs, fmt.Errorf("%s must be a duration of at least 1s, not %q", envReleaseEvery, v))
+		}
+		s.releaseEvery = d
+	}
 	return s, errors.Join(errs...)
 }
 
@@ -178,6 +192,9 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, st
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.http.Serve(srv.listener) }()
+	releasing, stopReleasing := context.WithCancel(context.Background())
+	released := make(chan struct{})
+	go func() { defer close(released); srv.releaseHolds(releasing) }()
 	srv.banner.startup = time.Since(begin)
 	fmt.Fprint(stdout, banner(srv.banner))
 
@@ -188,11 +205,14 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, st
 	}
 	stopSignals()
 	fmt.Fprintln(stderr, "local: stopping: requests in flight finish, then DynamoDB Local and stripe-mock stop")
+	stopReleasing()
+	<-released
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), functionTimeout+5*time.Second)
 	defer cancel()
 	if err := srv.http.Shutdown(shutdownCtx); err != nil {
 		serveErr = errors.Join(serveErr, fmt.Errorf("shut the server down: %w", err))
 	}
+	srv.stripeLayer.Close()
 	if err := srv.stack.Stop(); err != nil {
 		serveErr = errors.Join(serveErr, err)
 	}
@@ -205,10 +225,30 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, st
 
 // server is a started local server, not yet serving.
 type server struct {
-	listener net.Listener
-	http     *http.Server
-	stack    *localstack.Stack
-	banner   bannerInfo
+	listener     net.Listener
+	http         *http.Server
+	stack        *localstack.Stack
+	banner       bannerInfo
+	stripeLayer  *testenv.StripeRecorder
+	releaser     *app.Releaser
+	releaseEvery time.Duration
+}
+
+// releaseHolds runs the hold releaser every releaseEvery until ctx ends, as the schedule does in
+// AWS (every minute there).
+func (s *server) releaseHolds(ctx context.Context) {
+	tick := time.NewTicker(s.releaseEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			run, cancel := context.WithTimeout(ctx, 45*time.Second) // the function's Timeout
+			_, _ = s.releaser.Run(run)                              // it logs what it did
+			cancel()
+		}
+	}
 }
 
 // start checks the settings and ports, starts DynamoDB Local and stripe-mock, creates and seeds
@@ -225,6 +265,10 @@ func start(ctx context.Context, getenv func(string) string, stderr io.Writer) (_
 		return nil, fmt.Errorf("invalid setting: %w", err)
 	}
 	hookCfg, err := config.WebhookFromEnv(fnEnv)
+	if err != nil {
+		return nil, fmt.Errorf("invalid setting: %w", err)
+	}
+	releaserCfg, err := config.ReleaserFromEnv(fnEnv)
 	if err != nil {
 		return nil, fmt.Errorf("invalid setting: %w", err)
 	}
@@ -271,8 +315,21 @@ func start(ctx context.Context, getenv func(string) string, stderr io.Writer) (_
 	}()
 	// The SDK inside the function finds DynamoDB Local through the standard variable.
 	os.Setenv("AWS_ENDPOINT_URL_DYNAMODB", stack.DynamoEndpoint)
-	cfg.DynamoDBEndpoint, cfg.StripeAPIBase = stack.DynamoEndpoint, stack.StripeURL
-	hookCfg.DynamoDBEndpoint, hookCfg.StripeAPIBase = stack.DynamoEndpoint, stack.StripeURL
+	// The functions reach stripe-mock through the Stripe layer of the tests: stripe-mock alone
+	// is stateless (every PaymentIntent the same, a cancel that cancels nothing), and the
+	// lifecycle (the hold releaser's cancel, a replay's status) needs Stripe's behaviour.
+	stripeLayer, err := testenv.NewStripeLayer(stack.StripeURL)
+	if err != nil {
+		return nil, fmt.Errorf("start the Stripe layer: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			stripeLayer.Close()
+		}
+	}()
+	cfg.DynamoDBEndpoint, cfg.StripeAPIBase = stack.DynamoEndpoint, stripeLayer.URL()
+	hookCfg.DynamoDBEndpoint, hookCfg.StripeAPIBase = stack.DynamoEndpoint, stripeLayer.URL()
+	releaserCfg.DynamoDBEndpoint, releaserCfg.StripeAPIBase = stack.DynamoEndpoint, stripeLayer.URL()
 
 	setupCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
@@ -287,6 +344,10 @@ func start(ctx context.Context, getenv func(string) string, stderr io.Writer) (_
 	if err != nil {
 		return nil, fmt.Errorf("build the webhook function: %w", err)
 	}
+	releaser, err := app.NewReleaser(setupCtx, releaserCfg, logger, nil)
+	if err != nil {
+		return nil, fmt.Errorf("build the hold releaser: %w", err)
+	}
 	routes := map[string]route{
 		routeKey:        {invoke: fn.Handler.Handle, jwt: true},
 		webhookRouteKey: {invoke: hook.Handler.Handle}, // no authorizer: Stripe signs
@@ -299,7 +360,10 @@ func start(ctx context.Context, getenv func(string) string, stderr io.Writer) (_
 			IdleTimeout:       2 * time.Minute,
 			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		},
-		stack: stack,
+		stack:        stack,
+		stripeLayer:  stripeLayer,
+		releaser:     releaser,
+		releaseEvery: s.releaseEvery,
 		banner: bannerInfo{
 			url:           loopbackURL(s.port) + routePath,
 			webhookURL:    loopbackURL(s.port) + webhookRoutePath,
@@ -307,8 +371,11 @@ func start(ctx context.Context, getenv func(string) string, stderr io.Writer) (_
 			tables:        []string{cfg.CartsTable, cfg.BookingsTable, cfg.CustomizationsTable, cfg.CustomersTable, cfg.HoldsTable},
 			dynamoURL:     stack.DynamoEndpoint,
 			stripeURL:     stack.StripeURL,
+			stripeLayer:   stripeLayer.URL(),
 			dataDir:       s.dataDir,
 			redirectHosts: fnEnv("ALLOWED_REDIRECT_HOSTS"),
+			hold:          cfg.CheckoutHold,
+			releaseEvery:  s.releaseEvery,
 		},
 	}, nil
 }

@@ -46,13 +46,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	if err != nil {
 		return nil, err
 	}
-	stripe, err := payments.New(payments.Config{
-		SecretKey:           stripeKey,
-		APIBase:             cfg.StripeAPIBase,
-		EphemeralKeyVersion: cfg.StripeEphemeralKeyVersion,
-	})
+	stripe, err := newStripe(stripeKey, cfg.Stripe, cfg.StripeEphemeralKeyVersion)
 	if err != nil {
-		return nil, fmt.Errorf("configure stripe: %w", err)
+		return nil, err
 	}
 	db := dynamoClient(awsCfg, cfg.DynamoDBEndpoint)
 	service := checkout.New(
@@ -70,6 +66,15 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		Logger:          logger,
 	})
 	return &Function{Handler: handler, Service: service}, nil
+}
+
+// newStripe is the Stripe adapter on the key read at cold start.
+func newStripe(key string, cfg config.Stripe, ephemeralKeyVersion string) (*payments.Stripe, error) {
+	stripe, err := payments.New(payments.Config{SecretKey: key, APIBase: cfg.StripeAPIBase, EphemeralKeyVersion: ephemeralKeyVersion})
+	if err != nil {
+		return nil, fmt.Errorf("configure stripe: %w", err)
+	}
+	return stripe, nil
 }
 
 // loadAWS loads the AWS configuration of a function.

@@ -493,8 +493,14 @@ func mappingOf(t *testing.T, owner string) testenv.Item {
 // holdOf reads a checkout's entry in the holds table; nil if it has none.
 func holdOf(t *testing.T, group string) testenv.Item {
 	t.Helper()
+	return holdIn(t, tableNames["HoldsTable"], group)
+}
+
+// holdIn reads a checkout's entry in the named holds table; nil if it has none.
+func holdIn(t *testing.T, table, group string) testenv.Item {
+	t.Helper()
 	out, err := db.GetItem(context.Background(), &dynamodb.GetItemInput{
-		TableName:      aws.String(tableNames["HoldsTable"]),
+		TableName:      aws.String(table),
 		Key:            map[string]types.AttributeValue{"groupIdentifier": &types.AttributeValueMemberS{Value: group}},
 		ConsistentRead: aws.Bool(true),
 	})

@@ -3,10 +3,11 @@ package app
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/winktravel/checkout/internal/checkout"
 	"github.com/winktravel/checkout/internal/config"
@@ -14,6 +15,17 @@ import (
 	"github.com/winktravel/checkout/internal/httpapi"
 	"github.com/winktravel/checkout/internal/payments"
 )
+
+// newLifecycle wires the lifecycle use case on its tables.
+func newLifecycle(db *dynamodb.Client, tables config.Lifecycle, stripe *payments.Stripe, opts checkout.Options) *checkout.Lifecycle {
+	return checkout.NewLifecycle(
+		dynamo.NewCarts(db, tables.CartsTable, tables.BookingsTable, tables.HoldsTable),
+		dynamo.NewBookings(db, tables.BookingsTable),
+		dynamo.NewHolds(db, tables.HoldsTable),
+		stripe,
+		opts,
+	)
+}
 
 // Webhook is the assembled Stripe webhook function.
 type Webhook struct {
@@ -45,17 +57,12 @@ func NewWebhook(ctx context.Context, cfg config.Webhook, logger *slog.Logger) (*
 	if !strings.HasPrefix(signingSecret, "whsec_") {
 		return nil, errors.New("the Stripe webhook signing secret must be the endpoint's whsec_ secret")
 	}
-	stripe, err := payments.New(payments.Config{SecretKey: stripeKey, APIBase: cfg.StripeAPIBase, EphemeralKeyVersion: config.DefaultStripeEphemeralKeyVersion})
+	stripe, err := newStripe(stripeKey, cfg.Stripe, config.DefaultStripeEphemeralKeyVersion)
 	if err != nil {
-		return nil, fmt.Errorf("configure stripe: %w", err)
+		return nil, err
 	}
 	db := dynamoClient(awsCfg, cfg.DynamoDBEndpoint)
-	lifecycle := checkout.NewLifecycle(
-		dynamo.NewCarts(db, cfg.CartsTable, cfg.BookingsTable, cfg.HoldsTable),
-		dynamo.NewBookings(db, cfg.BookingsTable),
-		stripe,
-		checkout.Options{Hold: cfg.CheckoutHold, Logger: logger},
-	)
+	lifecycle := newLifecycle(db, cfg.Lifecycle, stripe, checkout.Options{Hold: cfg.CheckoutHold, Logger: logger})
 	handler := httpapi.NewWebhookHandler(lifecycle, httpapi.WebhookConfig{
 		SigningSecret:   signingSecret,
 		ProblemTypeBase: cfg.ProblemTypeBase,

@@ -58,12 +58,13 @@ const maxMoveAttempts = 3
 type Lifecycle struct {
 	mover
 	bookings Bookings
+	holds    Holds
 	hold     time.Duration
 }
 
 // NewLifecycle builds the lifecycle use case on its ports.
-func NewLifecycle(carts Carts, bookings Bookings, payments Payments, opts Options) *Lifecycle {
-	return &Lifecycle{mover: opts.mover(carts, payments), bookings: bookings, hold: opts.hold()}
+func NewLifecycle(carts Carts, bookings Bookings, holds Holds, payments Payments, opts Options) *Lifecycle {
+	return &Lifecycle{mover: opts.mover(carts, payments), bookings: bookings, holds: holds, hold: opts.hold()}
 }
 
 // HandlePaymentEvent applies a Stripe event to its checkout, exactly once however often and in

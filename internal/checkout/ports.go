@@ -1,6 +1,9 @@
 package checkout
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Carts reads carts and moves them through checkout. The adapter keeps each step atomic.
 type Carts interface {
@@ -82,3 +85,17 @@ type Payments interface {
 
 // Every Payments call may also fail with ErrKeyPoisoned (a create whose idempotency key must
 // not be used again) or ErrCustomerMissing (Stripe does not know the customer named).
+
+// Holds finds the checkouts whose hold has ended. A hold exists while its checkout is pending;
+// the lifecycle's moves start and end it in their transactions (Carts.Begin, Carts.Apply).
+type Holds interface {
+	// Due returns up to limit holds that ended at or before now, the longest ended first within
+	// each part of the index (not overall).
+	Due(ctx context.Context, now time.Time, limit int) ([]Hold, error)
+	// Claim takes a due hold for one releaser until until, so that two releasers running at once
+	// do not both cancel its PaymentIntent. It returns false if another releaser holds it, or
+	// the hold is gone.
+	Claim(ctx context.Context, hold Hold, now, until time.Time) (bool, error)
+	// Forget removes a hold whose checkout is no longer pending (it should not exist).
+	Forget(ctx context.Context, hold Hold) error
+}

@@ -46,18 +46,33 @@ type Stripe struct {
 	StripeAPIBase   string
 }
 
-// Webhook is the Stripe webhook function's configuration.
-type Webhook struct {
+// Lifecycle is what the functions that move started checkouts (the webhook, the hold releaser)
+// share: the tables a move writes, and the hold of checkouts whose state predates holdEndsAt.
+type Lifecycle struct {
 	CartsTable    string
 	BookingsTable string
 	HoldsTable    string
-	CheckoutHold  time.Duration // the hold of checkouts whose state predates holdEndsAt
+	CheckoutHold  time.Duration
+}
+
+// Webhook is the Stripe webhook function's configuration.
+type Webhook struct {
+	Lifecycle
 	Stripe
 	// WebhookSecretARN names the Secrets Manager secret holding the endpoint's signing secret
 	// (whsec_...); WebhookSecret is used when it is empty (local runs and tests only).
 	WebhookSecretARN string
 	WebhookSecret    string
 	ProblemTypeBase  string
+	LocalMode        bool
+	LogLevel         slog.Level
+	DynamoDBEndpoint string
+}
+
+// Releaser is the hold releaser's configuration.
+type Releaser struct {
+	Lifecycle
+	Stripe
 	LocalMode        bool
 	LogLevel         slog.Level
 	DynamoDBEndpoint string
@@ -107,9 +122,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 func WebhookFromEnv(getenv func(string) string) (Webhook, error) {
 	r := reader{getenv: getenv}
 	c := Webhook{
-		CartsTable:       r.get("CARTS_TABLE", DefaultCartsTable),
-		BookingsTable:    r.get("BOOKINGS_TABLE", DefaultBookingsTable),
-		HoldsTable:       r.get("HOLDS_TABLE", DefaultHoldsTable),
+		Lifecycle:        r.lifecycle(),
 		Stripe:           r.stripe(),
 		WebhookSecretARN: r.get("STRIPE_WEBHOOK_SECRET_ARN", ""),
 		WebhookSecret:    r.get("STRIPE_WEBHOOK_SECRET", ""),
@@ -121,6 +134,20 @@ func WebhookFromEnv(getenv func(string) string) (Webhook, error) {
 		r.fail(errors.New("STRIPE_WEBHOOK_SECRET_ARN (or, for local runs, STRIPE_WEBHOOK_SECRET) must be set"))
 	case c.WebhookSecretARN != "" && !strings.HasPrefix(c.WebhookSecretARN, "arn:"):
 		r.fail(errors.New("STRIPE_WEBHOOK_SECRET_ARN must be a Secrets Manager ARN"))
+	}
+	c.LocalMode = r.localMode()
+	c.CheckoutHold = r.checkoutHold(c.LocalMode)
+	c.LogLevel = r.logLevel()
+	return c, r.err()
+}
+
+// ReleaserFromEnv reads and checks the hold releaser's configuration.
+func ReleaserFromEnv(getenv func(string) string) (Releaser, error) {
+	r := reader{getenv: getenv}
+	c := Releaser{
+		Lifecycle:        r.lifecycle(),
+		Stripe:           r.stripe(),
+		DynamoDBEndpoint: r.get("AWS_ENDPOINT_URL_DYNAMODB", ""),
 	}
 	c.LocalMode = r.localMode()
 	c.CheckoutHold = r.checkoutHold(c.LocalMode)
@@ -152,6 +179,15 @@ func (r *reader) err() error {
 		msgs[i] = err.Error()
 	}
 	return errors.New(strings.Join(msgs, "; "))
+}
+
+// lifecycle reads the tables of a lifecycle move; its hold comes with LOCAL_MODE, later.
+func (r *reader) lifecycle() Lifecycle {
+	return Lifecycle{
+		CartsTable:    r.get("CARTS_TABLE", DefaultCartsTable),
+		BookingsTable: r.get("BOOKINGS_TABLE", DefaultBookingsTable),
+		HoldsTable:    r.get("HOLDS_TABLE", DefaultHoldsTable),
+	}
 }
 
 func (r *reader) stripe() Stripe {

@@ -2,7 +2,7 @@ package dynamo
 
 import (
 	"context"
-	"crypto/sha256"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -62,10 +62,9 @@ func (c *Carts) Get(ctx context.Context, id string) (checkout.Cart, error) {
 // maxItemSize is DynamoDB's limit on one item. The margin leaves room for what the lifecycle
 // adds to the checkout map later (customer, PaymentIntent, confirmation time).
 const (
-	maxItemSize     = 400 * 1024
-	checkoutGrowth  = 512
-	holdShards      = 16
-	tokenCharacters = 36 // a ClientRequestToken's length limit
+	maxItemSize    = 400 * 1024
+	checkoutGrowth = 512
+	holdShards     = 16
 )
 
 // Begin writes the cart's checkout state, the checkout's hold and every booking in one
@@ -338,7 +337,7 @@ func (c *Carts) Apply(ctx context.Context, t checkout.Transition) error {
 
 	_, err := c.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
 		TransactItems:      items,
-		ClientRequestToken: aws.String(moveToken(m.Name, state.GroupIdentifier, at)),
+		ClientRequestToken: aws.String(callToken()),
 	})
 	var canceled *types.TransactionCanceledException
 	if errors.As(err, &canceled) && len(canceled.CancellationReasons) > 0 {
@@ -355,12 +354,14 @@ func (c *Carts) Apply(ctx context.Context, t checkout.Transition) error {
 	return nil
 }
 
-// moveToken is a move's ClientRequestToken: the SDK's retries of one call are idempotent, and two
-// calls (other times) never share a token, since DynamoDB refuses a reused token whose
-// parameters differ.
-func moveToken(move, group, at string) string {
-	sum := sha256.Sum256([]byte(move + "|" + group + "|" + at))
-	return hex.EncodeToString(sum[:])[:tokenCharacters]
+// callToken is a move's ClientRequestToken, new for every call: the SDK's retries of the call
+// carry it, so a retry of a transaction that committed succeeds without writing again. Two calls
+// never share one: with a shared token, the second of two identical concurrent moves would
+// "succeed" as a replay of the first instead of failing its condition.
+func callToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails
+	return hex.EncodeToString(b[:])
 }
 
 // HoldShard spreads holds over the byDue index's partitions: a group's shard is a hash of its

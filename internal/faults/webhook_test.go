@@ -125,3 +125,75 @@ func holdKey(group string) *dynamodb.GetItemInput {
 		ConsistentRead: aws.Bool(true),
 	}
 }
+
+// A crash between the cancel and the release (here: DynamoDB failing the release's transaction,
+// before or after it committed; a Lambda timeout leaves the same state): the next run cancels
+// again (Stripe says canceled already) and releases.
+func TestReleaseInterruptedBetweenCancelAndRelease(t *testing.T) {
+	for i, fault := range []testenv.DynamoError{
+		{Status: 500, Code: "InternalServerError", Message: "Internal server error"},
+		internalAfterWork,
+	} {
+		t.Run(fmt.Sprintf("after work %v", fault.After), func(t *testing.T) {
+			startScenario(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			cartID, owner := fmt.Sprintf("release-crash-%d", i), fmt.Sprintf("traveller-release-crash-%d", i)
+			putCart(t, cartID, owner, 2)
+			retryCompletes(t, owner, cartID, 2, "")
+			state := testenv.Map(mustCart(t, cartID)["checkout"])
+			group, intentID := testenv.String(state["groupIdentifier"]), testenv.String(state["paymentIntentId"])
+			at := time.Now().Add(checkout.DefaultHold + time.Minute)
+			run := func(at time.Time) checkout.Sweep {
+				r, err := testenv.Releaser(ctx, settings, logger, func() time.Time { return at })
+				if err != nil {
+					t.Fatalf("build the releaser: %v", err)
+				}
+				runCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				sweep, err := r.Run(runCtx)
+				if err != nil {
+					t.Fatalf("release run: %v", err)
+				}
+				return sweep
+			}
+			// Other scenarios' checkouts are due too: only this one's fate counts here.
+			fault := &dynamoFault{op: "TransactWriteItems", answer: fault}
+			fault.start()
+			run(at)
+			fault.stop()
+			if pi, _ := stripe.PaymentIntent(intentID); pi.Status != "canceled" {
+				t.Fatalf("PaymentIntent is %s after the interrupted run, want canceled", pi.Status)
+			}
+			checkReleased(t, cartID, group, fault.answer.After)
+
+			run(at.Add(time.Minute)) // the claim has expired
+			checkReleased(t, cartID, group, true)
+		})
+	}
+}
+
+// checkReleased checks that the checkout is entirely released, or entirely pending.
+func checkReleased(t *testing.T, cartID, group string, released bool) {
+	t.Helper()
+	cart := mustCart(t, cartID)
+	wantCart, wantBooking := "CHECKED_OUT", "PENDING_PAYMENT"
+	if released {
+		wantCart, wantBooking = "OPEN", "CANCELLED"
+	}
+	if got := testenv.String(cart["status"]); got != wantCart {
+		t.Errorf("cart is %s, want %s", got, wantCart)
+	}
+	for _, b := range mustBookingsOfCart(t, cartID) {
+		if testenv.String(b["groupIdentifier"]) == group && testenv.String(b["status"]) != wantBooking {
+			t.Errorf("booking %s is %s, want %s", testenv.String(b["bookingCode"]), testenv.String(b["status"]), wantBooking)
+		}
+	}
+	hold, err := env.DB.GetItem(context.Background(), holdKey(group))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if (hold.Item == nil) != released {
+		t.Errorf("hold present: %v, want %v", hold.Item != nil, !released)
+	}
+}

@@ -3,6 +3,7 @@ package tables
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -403,5 +404,26 @@ Resources:
 		if p := functionProblems(parseYAML(t, bad)); len(p) == 0 {
 			t.Errorf("%s -> %s passed", change[0], change[1])
 		}
+	}
+}
+
+// The hold releaser runs on a schedule of the template, at most a minute apart, and a run ends
+// (its Timeout) before the next one starts: releases stay within two minutes of a hold's end.
+func TestTemplateSchedulesTheHoldReleaser(t *testing.T) {
+	fn := resourcesOfType(projectTemplate(t), "AWS::Serverless::Function")["ReleaseHoldsFunction"]
+	if fn == nil {
+		t.Fatal("no AWS::Serverless::Function ReleaseHoldsFunction")
+	}
+	props := field(fn, "Properties")
+	event := field(field(props, "Events"), "EveryMinute")
+	if typ := scalarOf(field(event, "Type")); typ != "ScheduleV2" && typ != "Schedule" {
+		t.Fatalf("the releaser's event is %q, want a schedule", typ)
+	}
+	expr := scalarOf(field(field(event, "Properties"), "ScheduleExpression"))
+	if expr != "rate(1 minute)" {
+		t.Errorf("schedule %q, want rate(1 minute)", expr)
+	}
+	if timeout, err := strconv.Atoi(scalarOf(field(props, "Timeout"))); err != nil || timeout >= 60 {
+		t.Errorf("Timeout %d (%v), want under a minute (the schedule's interval)", timeout, err)
 	}
 }

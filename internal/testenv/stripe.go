@@ -29,6 +29,7 @@ type StripeRecorder struct {
 
 	mu        sync.Mutex // guards requests and the hooks
 	requests  []StripeRequest
+	forget    bool // keep no requests (a long-running local server)
 	intercept func(method, path string) (status int, body string)
 	stall     func(method, path string) bool
 	rewrite   func(method, path string, body []byte) []byte
@@ -66,6 +67,17 @@ type stripeAnswer struct {
 	unreached bool
 }
 
+// NewStripeLayer starts the layer in front of stripe-mock at target without recording the
+// requests: Stripe's semantics for a long-running local server (`make run`), whose memory must
+// not grow with every call. Idempotency keys and objects are kept, as Stripe keeps them.
+func NewStripeLayer(target string) (*StripeRecorder, error) {
+	r, err := NewStripeRecorder(target)
+	if err == nil {
+		r.forget = true
+	}
+	return r, err
+}
+
 // NewStripeRecorder starts a recorder forwarding to stripe-mock at target.
 func NewStripeRecorder(target string) (*StripeRecorder, error) {
 	to, err := url.Parse(target)
@@ -90,14 +102,16 @@ func (r *StripeRecorder) serve(w http.ResponseWriter, req *http.Request) {
 		key: req.Header.Get("Idempotency-Key"),
 	}
 	r.mu.Lock()
-	r.requests = append(r.requests, StripeRequest{
-		Method: req.Method, Path: req.URL.Path,
-		IdempotencyKey: c.key,
-		StripeVersion:  req.Header.Get("Stripe-Version"),
-		Authorization:  req.Header.Get("Authorization"),
-		Form:           form,
-		Query:          c.query,
-	})
+	if !r.forget {
+		r.requests = append(r.requests, StripeRequest{
+			Method: req.Method, Path: req.URL.Path,
+			IdempotencyKey: c.key,
+			StripeVersion:  req.Header.Get("Stripe-Version"),
+			Authorization:  req.Header.Get("Authorization"),
+			Form:           form,
+			Query:          c.query,
+		})
+	}
 	observe := r.observe
 	r.mu.Unlock()
 	if observe != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
@@ -101,4 +102,29 @@ func Function(ctx context.Context, settings func(string) string, logger *slog.Lo
 		return nil, err
 	}
 	return app.New(ctx, cfg, logger, opts)
+}
+
+var tableCounter atomic.Int64
+
+// NewTable creates one more table of template.yaml's table logicalID, under a fresh name, and
+// returns the name: for a test that needs a table to itself (a hold releaser sweeps the whole
+// holds table).
+func (e *Env) NewTable(ctx context.Context, logicalID string) (string, error) {
+	path, err := tables.TemplatePath()
+	if err != nil {
+		return "", err
+	}
+	defs, err := tables.Load(path)
+	if err != nil {
+		return "", err
+	}
+	def, ok := defs[logicalID]
+	if !ok {
+		return "", fmt.Errorf("template.yaml has no table %s", logicalID)
+	}
+	name := fmt.Sprintf("%s-%d", Tables[logicalID], tableCounter.Add(1))
+	if err := tables.Create(ctx, e.DB, map[string]tables.Table{logicalID: def}, map[string]string{logicalID: name}); err != nil {
+		return "", err
+	}
+	return name, nil
 }

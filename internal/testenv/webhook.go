@@ -79,3 +79,12 @@ func WebhookRequest(body []byte, signature string) events.APIGatewayV2HTTPReques
 	}
 	return ev
 }
+
+// Releaser builds the hold releaser as its Lambda's main does, from settings, on the clock now.
+func Releaser(ctx context.Context, settings func(string) string, logger *slog.Logger, now func() time.Time) (*app.Releaser, error) {
+	cfg, err := config.ReleaserFromEnv(settings)
+	if err != nil {
+		return nil, err
+	}
+	return app.NewReleaser(ctx, cfg, logger, now)
+}

@@ -1,0 +1,273 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/winktravel/checkout/internal/app"
+	"github.com/winktravel/checkout/internal/checkout"
+	"github.com/winktravel/checkout/internal/testenv"
+)
+
+// The hold releaser against DynamoDB Local and the Stripe layer. Each test has a holds table of
+// its own (a releaser sweeps the whole table), and its releaser runs on a clock the test sets:
+// nobody waits for a hold to end.
+
+// holdHarness is a harness whose checkouts write their holds to a table of the test's own.
+func holdHarness(t *testing.T) *harness {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	table, err := local.NewTable(ctx, "HoldsTable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newHarness(t, map[string]string{"HOLDS_TABLE": table})
+}
+
+// releaser builds a hold releaser on the harness's tables and Stripe, whose clock reads at.
+func (h *harness) releaser(at time.Time) *app.Releaser {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	logger := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	r, err := testenv.Releaser(ctx, h.settings, logger, func() time.Time { return at })
+	if err != nil {
+		h.t.Fatalf("build the releaser: %v", err)
+	}
+	return r
+}
+
+// runReleaser makes one run of r, as the schedule would, with the function's 45 s.
+func runReleaser(t *testing.T, r *app.Releaser) checkout.Sweep {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	sweep, err := r.Run(ctx)
+	if err != nil {
+		t.Fatalf("release run: %v", err)
+	}
+	return sweep
+}
+
+// pastHold is a moment after every hold of a checkout started now has ended.
+func pastHold() time.Time { return time.Now().Add(checkout.DefaultHold + time.Minute) }
+
+func holdOfCart(t *testing.T, h *harness, cartID string) testenv.Item {
+	t.Helper()
+	return holdIn(t, h.settings("HOLDS_TABLE"), str(stateOf(getCart(t, cartID))["groupIdentifier"]))
+}
+
+// A checkout past its hold: its PaymentIntent canceled as abandoned, its bookings CANCELLED as
+// expired, its cart OPEN again (expiresAt back, version + 1), and checkoutable anew.
+func TestReleaserReleasesACheckoutPastItsHold(t *testing.T) {
+	h := holdHarness(t)
+	putCart(t, cartSpec{id: "hold-expired", owner: "traveller-hold", items: []itemSpec{{amount: "10"}, {amount: "20"}}})
+	before := getCart(t, "hold-expired")
+	first := h.mustCheckout("traveller-hold", checkoutBody("hold-expired", ""))
+	group := first["groupIdentifier"].(string)
+	intent := str(stateOf(getCart(t, "hold-expired"))["paymentIntentId"])
+	if hold := holdIn(t, h.settings("HOLDS_TABLE"), group); hold == nil {
+		t.Fatal("the checkout wrote no hold")
+	}
+
+	sweep := runReleaser(t, h.releaser(pastHold()))
+	if sweep.Due != 1 || sweep.Released != 1 || sweep.Failed != 0 || sweep.OldestDue <= 0 {
+		t.Errorf("sweep %+v, want one due hold released", sweep)
+	}
+	if pi, _ := h.stripe.PaymentIntent(intent); pi.Status != "canceled" || pi.CancellationReason != "abandoned" {
+		t.Errorf("PaymentIntent %s (%s), want canceled as abandoned", pi.Status, pi.CancellationReason)
+	}
+	checkBookings(t, group, "CANCELLED", "expired")
+	cart := getCart(t, "hold-expired")
+	if str(cart["status"]) != "OPEN" || cart["checkout"] != nil || str(cart["expiresAt"]) != str(before["expiresAt"]) || str(cart["version"]) != "2" {
+		t.Errorf("released cart %v: want OPEN, no checkout, expiresAt %s, version 2", cart, str(before["expiresAt"]))
+	}
+	if holdIn(t, h.settings("HOLDS_TABLE"), group) != nil {
+		t.Error("the released checkout keeps its hold")
+	}
+	if sweep := runReleaser(t, h.releaser(pastHold())); sweep.Due != 0 {
+		t.Errorf("a second run found %+v", sweep)
+	}
+	second := h.mustCheckout("traveller-hold", checkoutBody("hold-expired", ""))
+	if second["groupIdentifier"] == group {
+		t.Errorf("the new checkout has the released group %s", group)
+	}
+	checkRecordedSecret(t, h, "hold-expired", second)
+}
+
+// What the releaser must not release: a hold not yet ended; a checkout paid meanwhile
+// (confirmed); one being paid (suspended); one whose cancel Stripe fails (left for the next run).
+func TestReleaserReleasesOnlyWhatNobodyPays(t *testing.T) {
+	h := holdHarness(t)
+	for _, id := range []string{"hold-not-due", "hold-paid", "hold-processing", "hold-cancel-fails"} {
+		putCart(t, cartSpec{id: id, owner: "traveller-hold-kinds", items: []itemSpec{{amount: "42"}}})
+		h.mustCheckout("traveller-hold-kinds", checkoutBody(id, ""))
+	}
+	// Not yet due, a minute before its end: untouched.
+	if sweep := runReleaser(t, h.releaser(time.Now().Add(checkout.DefaultHold-time.Minute))); sweep.Due != 0 {
+		t.Fatalf("before the holds end: %+v", sweep)
+	}
+	paid := h.intentOf("hold-paid", "succeeded")
+	h.intentOf("hold-processing", "processing")
+	failing := str(stateOf(getCart(t, "hold-cancel-fails"))["paymentIntentId"])
+	h.stripe.SetUnavailable(func(method, path string) bool { return path == "/v1/payment_intents/"+failing+"/cancel" })
+
+	at := pastHold()
+	sweep := runReleaser(t, h.releaser(at))
+	if sweep.Due != 4 || sweep.Confirmed != 1 || sweep.Suspended != 1 || sweep.Failed != 1 || sweep.Released != 1 {
+		t.Errorf("sweep %+v, want 4 due: 1 confirmed, 1 suspended, 1 failed, 1 released", sweep)
+	}
+	checkConfirmed(t, "hold-paid", str(stateOf(getCart(t, "hold-paid"))["groupIdentifier"]), paid.ID)
+	if state := stateOf(getCart(t, "hold-processing")); str(state["status"]) != "PROCESSING" || holdOfCart(t, h, "hold-processing") != nil {
+		t.Errorf("processing checkout: %s, hold %v; want PROCESSING without hold", str(state["status"]), holdOfCart(t, h, "hold-processing"))
+	}
+	cart := getCart(t, "hold-cancel-fails")
+	if str(cart["status"]) != "CHECKED_OUT" || str(stateOf(cart)["status"]) != "PENDING_PAYMENT" || holdOfCart(t, h, "hold-cancel-fails") == nil {
+		t.Fatalf("when Stripe fails the cancel nothing may be released: cart %s %v", str(cart["status"]), stateOf(cart))
+	}
+	checkBookings(t, str(stateOf(cart)["groupIdentifier"]), "PENDING_PAYMENT", "")
+
+	// Stripe is back; the next run (its claim expired) completes the release.
+	h.stripe.SetUnavailable(nil)
+	sweep = runReleaser(t, h.releaser(at.Add(time.Minute)))
+	if sweep.Due != 1 || sweep.Released != 1 {
+		t.Errorf("next run: %+v, want the failed one released", sweep)
+	}
+	if got := str(getCart(t, "hold-cancel-fails")["status"]); got != "OPEN" {
+		t.Errorf("cart is %s after the next run, want OPEN", got)
+	}
+	if pi, _ := h.stripe.PaymentIntent(failing); pi.Status != "canceled" {
+		t.Errorf("PaymentIntent is %s, want canceled", pi.Status)
+	}
+}
+
+// Two releasers at once over 50 due checkouts: each released once, one cancel per intent.
+func TestTwoReleasersAtOnce(t *testing.T) {
+	h := holdHarness(t)
+	const carts = 50
+	for i := range carts {
+		id := fmt.Sprintf("hold-pair-%d", i)
+		putCart(t, cartSpec{id: id, owner: "traveller-hold-pair", items: []itemSpec{{amount: "42"}}})
+		h.mustCheckout("traveller-hold-pair", checkoutBody(id, ""))
+	}
+	at := pastHold()
+	first, second := h.releaser(at), h.releaser(at)
+	var sweeps [2]checkout.Sweep
+	var wg sync.WaitGroup
+	for i, r := range []*app.Releaser{first, second} {
+		wg.Go(func() { sweeps[i] = runReleaser(t, r) })
+	}
+	wg.Wait()
+	if released := sweeps[0].Released + sweeps[1].Released; released != carts || sweeps[0].Failed+sweeps[1].Failed != 0 {
+		t.Errorf("sweeps %+v and %+v: want %d released in all, none failed", sweeps[0], sweeps[1], carts)
+	}
+	if n := countLogged(h, "checkout moved"); n != carts {
+		t.Errorf("%d moves logged, want %d", n, carts)
+	}
+	for i := range carts {
+		id := fmt.Sprintf("hold-pair-%d", i)
+		if got := str(getCart(t, id)["status"]); got != "OPEN" {
+			t.Errorf("cart %s is %s", id, got)
+		}
+	}
+	for _, pi := range h.stripe.PaymentIntents() {
+		if n := len(h.stripe.Calls("POST", "/v1/payment_intents/"+pi.ID+"/cancel")); n != 1 || pi.Status != "canceled" {
+			t.Errorf("PaymentIntent %s: %d cancels, %s; want one cancel", pi.ID, n, pi.Status)
+		}
+	}
+}
+
+// The traveller's payment and the release race on one checkout: the traveller ends confirmed or
+// refunded, never charged for released bookings.
+func TestPaymentRacesTheRelease(t *testing.T) {
+	t.Run("paid just before the cancel reaches Stripe", func(t *testing.T) {
+		h := holdHarness(t)
+		putCart(t, cartSpec{id: "race-paid-first", owner: "traveller-race-hold", items: []itemSpec{{amount: "42"}}})
+		group := h.mustCheckout("traveller-race-hold", checkoutBody("race-paid-first", ""))["groupIdentifier"].(string)
+		pi := str(stateOf(getCart(t, "race-paid-first"))["paymentIntentId"])
+		h.stripe.SetObserve(func(method, path string) {
+			if path == "/v1/payment_intents/"+pi+"/cancel" {
+				_ = h.stripe.SetPaymentIntentStatus(pi, "succeeded") // the payment lands first
+			}
+		})
+		sweep := runReleaser(t, h.releaser(pastHold()))
+		h.stripe.SetObserve(nil)
+		if sweep.Confirmed != 1 || sweep.Released != 0 {
+			t.Errorf("sweep %+v, want the paid checkout confirmed", sweep)
+		}
+		paid, _ := h.stripe.PaymentIntent(pi)
+		mustReceive(t, h.deliver(checkout.EventSucceeded, paid)) // the webhook's event, late
+		checkConfirmed(t, "race-paid-first", group, pi)
+		if n := len(h.stripe.Refunds(pi)); n != 0 {
+			t.Errorf("%d refunds of a confirmed payment", n)
+		}
+	})
+	t.Run("the webhook confirms while the releaser cancels", func(t *testing.T) {
+		h := holdHarness(t)
+		putCart(t, cartSpec{id: "race-webhook", owner: "traveller-race-hold", items: []itemSpec{{amount: "42"}}})
+		group := h.mustCheckout("traveller-race-hold", checkoutBody("race-webhook", ""))["groupIdentifier"].(string)
+		pi := str(stateOf(getCart(t, "race-webhook"))["paymentIntentId"])
+		h.stripe.SetObserve(func(method, path string) {
+			if path == "/v1/payment_intents/"+pi+"/cancel" {
+				_ = h.stripe.SetPaymentIntentStatus(pi, "succeeded")
+				paid, _ := h.stripe.PaymentIntent(pi)
+				if resp := h.deliver(checkout.EventSucceeded, paid); resp.StatusCode != 200 {
+					t.Errorf("webhook during the release: %d %s", resp.StatusCode, resp.Body)
+				}
+			}
+		})
+		sweep := runReleaser(t, h.releaser(pastHold()))
+		h.stripe.SetObserve(nil)
+		if sweep.Released != 0 || sweep.Failed != 0 {
+			t.Errorf("sweep %+v, want nothing released", sweep)
+		}
+		checkConfirmed(t, "race-webhook", group, pi)
+	})
+	t.Run("released first, then the payment's event", func(t *testing.T) {
+		h := holdHarness(t)
+		putCart(t, cartSpec{id: "race-released-first", owner: "traveller-race-hold", items: []itemSpec{{amount: "42"}}})
+		group := h.mustCheckout("traveller-race-hold", checkoutBody("race-released-first", ""))["groupIdentifier"].(string)
+		pi := str(stateOf(getCart(t, "race-released-first"))["paymentIntentId"])
+		if sweep := runReleaser(t, h.releaser(pastHold())); sweep.Released != 1 {
+			t.Fatalf("sweep %+v", sweep)
+		}
+		// Stripe would refuse to confirm a canceled intent; should a payment arrive all the
+		// same, the released group's payment is refunded.
+		paid, _ := h.stripe.PaymentIntent(pi)
+		paid.Status = "succeeded"
+		paid = h.stripe.PutPaymentIntent(paid)
+		mustReceive(t, h.deliver(checkout.EventSucceeded, paid))
+		checkBookings(t, group, "CANCELLED", "expired")
+		if n := len(h.stripe.Refunds(pi)); n != 1 {
+			t.Errorf("%d refunds of a payment for released bookings, want 1", n)
+		}
+	})
+}
+
+// The hold end is stored when the checkout starts: changing CHECKOUT_HOLD later never shortens
+// (or lengthens) a running hold.
+func TestHoldEndIsStoredAtTheStart(t *testing.T) {
+	h := holdHarness(t)
+	putCart(t, cartSpec{id: "hold-setting", owner: "traveller-hold-setting", items: []itemSpec{{amount: "42"}}})
+	h.mustCheckout("traveller-hold-setting", checkoutBody("hold-setting", ""))
+	ends, err := time.Parse(time.RFC3339Nano, str(stateOf(getCart(t, "hold-setting"))["holdEndsAt"]))
+	if err != nil || time.Until(ends) < checkout.DefaultHold-time.Minute || time.Until(ends) > checkout.DefaultHold {
+		t.Fatalf("holdEndsAt %v (%v), want %v from now", ends, err, checkout.DefaultHold)
+	}
+	shorter := local.Settings(h.stripe.URL(), map[string]string{"HOLDS_TABLE": h.settings("HOLDS_TABLE"), "CHECKOUT_HOLD": "5m"})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := testenv.Releaser(ctx, shorter, slog.New(slog.DiscardHandler), func() time.Time { return time.Now().Add(10 * time.Minute) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sweep := runReleaser(t, r); sweep.Due != 0 || !strings.Contains(str(getCart(t, "hold-setting")["status"]), "CHECKED_OUT") {
+		t.Errorf("with CHECKOUT_HOLD=5m, 10 minutes in: %+v, cart %s; want the 30-minute hold kept", sweep, str(getCart(t, "hold-setting")["status"]))
+	}
+}

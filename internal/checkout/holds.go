@@ -1,0 +1,169 @@
+package checkout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Hold is a pending checkout's hold: until EndsAt its bookings are held for the traveller.
+type Hold struct {
+	GroupIdentifier        string
+	ShoppingCartIdentifier string
+	EndsAt                 time.Time
+}
+
+// Sweep says what one run of the hold releaser did.
+type Sweep struct {
+	Due       int // due holds found
+	Released  int
+	Confirmed int // paid meanwhile: the webhook's event was missed or is late
+	Suspended int // a payment is being processed
+	Skipped   int // claimed by another releaser, moved meanwhile, or no longer due
+	Failed    int // left for the next run
+	// OldestDue is how long ago the oldest due hold found ended (0 if none): the releaser's lag.
+	OldestDue time.Duration
+}
+
+// Release bounds one run of the hold releaser.
+const (
+	releaseBatchSize = 500              // due holds taken at a time
+	releaseWorkers   = 8                // holds released at once
+	claimLease       = 50 * time.Second // keeps other releasers off a hold; under the schedule's minute, over a run's 45 s
+	// releaseMargin is kept free before the run's deadline: a hold is not started so late that
+	// its release could be cut off halfway (a cut-off release is completed by the next run).
+	releaseMargin = 2 * time.Second
+)
+
+// ReleaseDue releases every checkout still pending past its hold: its PaymentIntent is canceled
+// first, then its bookings are released (the release procedure of the webhook and the
+// checkout). A checkout found paid is confirmed, one being paid is suspended. Each hold is
+// claimed first, so two releasers running at once release it once; a failure leaves the hold,
+// and its claim expires, for the next run. It takes due holds in batches until none is left or
+// a batch moves nothing, and stops taking holds near ctx's deadline: the rest wait for the next
+// run.
+func (l *Lifecycle) ReleaseDue(ctx context.Context) (Sweep, error) {
+	now := l.now().UTC()
+	var sweep Sweep
+	for {
+		holds, err := l.holds.Due(ctx, now, releaseBatchSize)
+		if err != nil {
+			if sweep.Due > 0 {
+				l.log.ErrorContext(ctx, "could not find more due holds; the next run goes on", slog.String("error", err.Error()))
+				return sweep, nil
+			}
+			return sweep, fmt.Errorf("find due holds: %w", err)
+		}
+		batch, complete := l.releaseBatch(ctx, now, holds)
+		sweep.add(batch)
+		if !complete || len(holds) < releaseBatchSize || batch.Released+batch.Confirmed+batch.Suspended == 0 {
+			return sweep, nil
+		}
+	}
+}
+
+// releaseBatch releases holds, releaseWorkers at a time; complete is false if the run's deadline
+// stopped it.
+func (l *Lifecycle) releaseBatch(ctx context.Context, now time.Time, holds []Hold) (sweep Sweep, complete bool) {
+	sweep.Due = len(holds)
+	for _, h := range holds {
+		sweep.OldestDue = max(sweep.OldestDue, now.Sub(h.EndsAt))
+	}
+	deadline, hasDeadline := ctx.Deadline()
+	var (
+		mu   sync.Mutex
+		next = make(chan Hold)
+		wg   sync.WaitGroup
+	)
+	for range min(releaseWorkers, len(holds)) {
+		wg.Go(func() {
+			for h := range next {
+				outcome := l.releaseHold(ctx, h, now)
+				mu.Lock()
+				switch outcome {
+				case Released:
+					sweep.Released++
+				case Confirmed:
+					sweep.Confirmed++
+				case Processing:
+					sweep.Suspended++
+				case "":
+					sweep.Failed++
+				default:
+					sweep.Skipped++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	complete = true
+	for _, h := range holds {
+		if hasDeadline && time.Until(deadline) < releaseMargin {
+			l.log.WarnContext(ctx, "the run is near its deadline; the remaining holds wait for the next run")
+			complete = false
+			break
+		}
+		next <- h
+	}
+	close(next)
+	wg.Wait()
+	return sweep, complete
+}
+
+func (s *Sweep) add(b Sweep) {
+	s.Due += b.Due
+	s.Released += b.Released
+	s.Confirmed += b.Confirmed
+	s.Suspended += b.Suspended
+	s.Skipped += b.Skipped
+	s.Failed += b.Failed
+	s.OldestDue = max(s.OldestDue, b.OldestDue)
+}
+
+// skipped is the outcome of a hold this run leaves alone.
+const skipped CheckoutStatus = "SKIPPED"
+
+// releaseHold releases one due hold and returns what its checkout became: Released, Confirmed,
+// Processing, skipped, or "" for a failure (logged).
+func (l *Lifecycle) releaseHold(ctx context.Context, h Hold, now time.Time) CheckoutStatus {
+	log := l.log.With(slog.String("groupId", h.GroupIdentifier), slog.String("cartId", h.ShoppingCartIdentifier))
+	cart, err := l.carts.Get(ctx, h.ShoppingCartIdentifier)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		log.ErrorContext(ctx, "could not read the cart of a due hold; the next run retries", slog.String("error", err.Error()))
+		return ""
+	}
+	if err != nil || cart.Checkout == nil || cart.Checkout.GroupIdentifier != h.GroupIdentifier ||
+		cart.Checkout.WithDefaults(l.hold).Status != PendingPayment {
+		// The checkout moved on without its hold: nothing to release, and the hold must go.
+		log.WarnContext(ctx, "a hold outlived its pending checkout; removing it")
+		if err := l.holds.Forget(ctx, h); err != nil {
+			log.ErrorContext(ctx, "could not remove a stale hold", slog.String("error", err.Error()))
+		}
+		return skipped
+	}
+	state := cart.Checkout.WithDefaults(l.hold)
+	if state.HoldEndsAt.Unix() > now.Unix() {
+		return skipped // not yet due (the index keeps whole seconds): the next run
+	}
+	// Only one releaser cancels: the others skip the hold while the claim runs.
+	claimed, err := l.holds.Claim(ctx, h, now, now.Add(claimLease))
+	if err != nil {
+		log.ErrorContext(ctx, "could not claim a due hold; the next run retries", slog.String("error", err.Error()))
+		return ""
+	}
+	if !claimed {
+		return skipped
+	}
+	to, err := l.release(ctx, h.ShoppingCartIdentifier, state, ReasonExpired)
+	switch {
+	case errors.Is(err, ErrCartChanged):
+		return skipped // moved meanwhile by the webhook or the checkout
+	case err != nil:
+		log.ErrorContext(ctx, "could not release a due hold; the next run retries", slog.String("error", err.Error()))
+		return ""
+	}
+	return to
+}
