@@ -124,8 +124,9 @@ func TestReleaserReleasesOnlyWhatNobodyPays(t *testing.T) {
 		t.Errorf("sweep %+v, want 4 due: 1 confirmed, 1 suspended, 1 failed, 1 released", sweep)
 	}
 	checkConfirmed(t, "hold-paid", str(stateOf(getCart(t, "hold-paid"))["groupIdentifier"]), paid.ID)
-	if state := stateOf(getCart(t, "hold-processing")); str(state["status"]) != "PROCESSING" || holdOfCart(t, h, "hold-processing") != nil {
-		t.Errorf("processing checkout: %s, hold %v; want PROCESSING without hold", str(state["status"]), holdOfCart(t, h, "hold-processing"))
+	if state := stateOf(getCart(t, "hold-processing")); str(state["status"]) != "PROCESSING" ||
+		str(holdOfCart(t, h, "hold-processing")["holdEndsAt"]) != fmt.Sprint(at.Add(checkout.ProcessingRecheck).Unix()) {
+		t.Errorf("processing checkout: %s, hold %v; want PROCESSING, its hold set for a recheck", str(state["status"]), holdOfCart(t, h, "hold-processing"))
 	}
 	cart := getCart(t, "hold-cancel-fails")
 	if str(cart["status"]) != "CHECKED_OUT" || str(stateOf(cart)["status"]) != "PENDING_PAYMENT" || holdOfCart(t, h, "hold-cancel-fails") == nil {
@@ -270,4 +271,54 @@ func TestHoldEndIsStoredAtTheStart(t *testing.T) {
 	if sweep := runReleaser(t, r); sweep.Due != 0 || !strings.Contains(str(getCart(t, "hold-setting")["status"]), "CHECKED_OUT") {
 		t.Errorf("with CHECKOUT_HOLD=5m, 10 minutes in: %+v, cart %s; want the 30-minute hold kept", sweep, str(getCart(t, "hold-setting")["status"]))
 	}
+}
+
+// Events alone can leave a checkout suspended: a payment_failed delivered before a late
+// processing. The releaser checks a suspended checkout's payment an hour on: still processing,
+// it checks again later; failed, it releases the checkout.
+func TestSuspendedCheckoutIsCheckedAgain(t *testing.T) {
+	h := holdHarness(t)
+	putCart(t, cartSpec{id: "hold-suspended", owner: "traveller-hold-suspended", items: []itemSpec{{amount: "42"}}})
+	group := h.mustCheckout("traveller-hold-suspended", checkoutBody("hold-suspended", ""))["groupIdentifier"].(string)
+	processing := h.intentOf("hold-suspended", "processing")
+	failedAt := time.Now()
+	failed := h.intentOf("hold-suspended", "requires_payment_method")
+	body := testenv.PaymentIntentEvent(checkout.EventPaymentFailed, failed, failedAt)
+	mustReceive(t, h.deliverRaw(testenv.WebhookRequest(body, testenv.Signature(body, testenv.WebhookSecret, time.Now()))))
+	late := testenv.PaymentIntentEvent(checkout.EventProcessing, processing, failedAt.Add(-time.Second))
+	mustReceive(t, h.deliverRaw(testenv.WebhookRequest(late, testenv.Signature(late, testenv.WebhookSecret, time.Now()))))
+	if got := str(stateOf(getCart(t, "hold-suspended"))["status"]); got != "PROCESSING" {
+		t.Fatalf("after the late processing the checkout is %s, want PROCESSING (the trap)", got)
+	}
+	// An hour on, Stripe says processing: checked again later.
+	if err := h.stripe.SetPaymentIntentStatus(processing.ID, "processing"); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Add(checkout.ProcessingRecheck + time.Minute)
+	if sweep := runReleaser(t, h.releaser(at)); sweep.Due != 1 || sweep.Suspended != 1 || sweep.Released != 0 {
+		t.Fatalf("recheck of a processing payment: %+v, want it left suspended", sweep)
+	}
+	// Then the payment fails for good: the next check releases the checkout.
+	if err := h.stripe.SetPaymentIntentStatus(processing.ID, "requires_payment_method"); err != nil {
+		t.Fatal(err)
+	}
+	if sweep := runReleaser(t, h.releaser(at.Add(checkout.ProcessingRecheck+time.Minute))); sweep.Released != 1 {
+		t.Fatalf("recheck of a failed payment: %+v, want it released", sweep)
+	}
+	checkBookings(t, group, "CANCELLED", "expired")
+	if got := str(getCart(t, "hold-suspended")["status"]); got != "OPEN" {
+		t.Errorf("cart is %s, want OPEN", got)
+	}
+}
+
+// The releaser's own cancel makes Stripe send payment_intent.canceled; if the webhook moves
+// first, the bookings still say the hold expired.
+func TestCanceledAtTheHoldsEndIsExpired(t *testing.T) {
+	h := holdHarness(t)
+	putCart(t, cartSpec{id: "hold-canceled-event", owner: "traveller-hold-event", items: []itemSpec{{amount: "42"}}})
+	group := h.mustCheckout("traveller-hold-event", checkoutBody("hold-canceled-event", ""))["groupIdentifier"].(string)
+	pi := h.intentOf("hold-canceled-event", "canceled")
+	body := testenv.PaymentIntentEvent(checkout.EventCanceled, pi, pastHold())
+	mustReceive(t, h.deliverRaw(testenv.WebhookRequest(body, testenv.Signature(body, testenv.WebhookSecret, time.Now()))))
+	checkBookings(t, group, "CANCELLED", "expired")
 }

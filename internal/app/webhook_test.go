@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/winktravel/checkout/internal/app"
 	"github.com/winktravel/checkout/internal/checkout"
@@ -208,8 +211,9 @@ func TestWebhookEventsInAnyOrder(t *testing.T) {
 				case status == "requires_payment_method" && paid.ID == "" && state != "PENDING_PAYMENT":
 					t.Errorf("after payment_failed the checkout is %s, want PENDING_PAYMENT", state)
 				}
-				if status == "processing" && paid.ID == "" && holdOf(t, group) != nil {
-					t.Error("a processing checkout keeps its hold")
+				if hold := holdOf(t, group); status == "processing" && paid.ID == "" &&
+					(hold == nil || str(hold["holdEndsAt"]) < fmt.Sprint(time.Now().Add(checkout.ProcessingRecheck-time.Minute).Unix())) {
+					t.Errorf("a processing checkout's hold is %v, want it set for a recheck in an hour", hold)
 				}
 				if status == "requires_payment_method" && paid.ID == "" && holdOf(t, group) == nil {
 					t.Error("after a failed payment the hold is not back")
@@ -376,5 +380,27 @@ func TestWebhookSigningSecretIsChecked(t *testing.T) {
 	_, err := testenv.Webhook(ctx, local.Settings(local.Stack.StripeURL, map[string]string{"STRIPE_WEBHOOK_SECRET": "sk_test_notAWebhookSecret"}), slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "whsec_") || strings.Contains(err.Error(), "notAWebhookSecret") {
 		t.Fatalf("build the webhook with a wrong secret: %v", err)
+	}
+}
+
+// A payment whose group is no longer on its cart is refunded only when its bookings say the
+// group was released: bookings that read pending (the index lags, or the cart service deleted
+// the cart) answer 500, so that Stripe delivers the event again, and nothing is refunded.
+func TestWebhookNeverRefundsOnPendingBookings(t *testing.T) {
+	h := newHarness(t, nil)
+	putCart(t, cartSpec{id: "hook-cart-deleted", owner: "traveller-hook-deleted", items: []itemSpec{{amount: "42"}}})
+	h.mustCheckout("traveller-hook-deleted", checkoutBody("hook-cart-deleted", ""))
+	pi := h.intentOf("hook-cart-deleted", "succeeded")
+	if _, err := db.DeleteItem(context.Background(), &dynamodb.DeleteItemInput{
+		TableName: aws.String(tableNames["CartsTable"]),
+		Key:       map[string]types.AttributeValue{"identifier": &types.AttributeValueMemberS{Value: "hook-cart-deleted"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if resp := h.deliver(checkout.EventSucceeded, pi); resp.StatusCode != 500 {
+		t.Errorf("webhook answered %d %s, want 500", resp.StatusCode, resp.Body)
+	}
+	if n := len(h.stripe.Refunds(pi.ID)); n != 0 {
+		t.Errorf("%d refunds of a payment whose bookings are pending", n)
 	}
 }

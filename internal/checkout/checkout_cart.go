@@ -301,7 +301,7 @@ func (s *Service) payable(ctx context.Context, cartID string, state State, inten
 func (s *Service) complete(ctx context.Context, cartID string, state State, intentID string, answer error) error {
 	err := s.carts.Complete(ctx, cartID, state, intentID)
 	if errors.Is(err, ErrCartChanged) {
-		return s.explainChanged(ctx, cartID)
+		return s.explainChanged(ctx, cartID, state.GroupIdentifier)
 	}
 	if err != nil {
 		return fmt.Errorf("complete checkout of cart %s: %w", cartID, err)
@@ -664,11 +664,17 @@ func (s *Service) replay(ctx context.Context, owner, cartID string, state State)
 	}, nil
 }
 
-// explainChanged tells why the final update found the cart changed: paid meanwhile, or a bug.
-func (s *Service) explainChanged(ctx context.Context, cartID string) error {
+// explainChanged tells why the final update found the cart changed: paid meanwhile; another
+// request recorded its intent first or moved the checkout to a new key generation (the request
+// starts again and answers what is recorded); released meanwhile (likewise); or a bug.
+func (s *Service) explainChanged(ctx context.Context, cartID, groupID string) error {
 	cart, err := s.carts.Get(ctx, cartID)
-	if err == nil && cart.Status == CartPaid {
+	switch {
+	case err == nil && cart.Status == CartPaid:
 		return failure(KindAlreadyPaid, "The shopping cart has already been paid.")
+	case err == nil && (cart.Status == CartOpen ||
+		cart.Checkout != nil && cart.Checkout.GroupIdentifier == groupID):
+		return errRestart
 	}
 	return fmt.Errorf("complete checkout of cart %s: %w", cartID, ErrCartChanged)
 }

@@ -33,6 +33,7 @@ const (
 	releaseBatchSize = 500              // due holds taken at a time
 	releaseWorkers   = 8                // holds released at once
 	claimLease       = 50 * time.Second // keeps other releasers off a hold; under the schedule's minute, over a run's 45 s
+	retryAfter       = time.Minute      // a failing hold waits behind the others until then
 	// releaseMargin is kept free before the run's deadline: a hold is not started so late that
 	// its release could be cut off halfway (a cut-off release is completed by the next run).
 	releaseMargin = 2 * time.Second
@@ -126,44 +127,73 @@ func (s *Sweep) add(b Sweep) {
 // skipped is the outcome of a hold this run leaves alone.
 const skipped CheckoutStatus = "SKIPPED"
 
-// releaseHold releases one due hold and returns what its checkout became: Released, Confirmed,
-// Processing, skipped, or "" for a failure (logged).
+// releaseHold settles one due hold and returns what its checkout became: Released, Confirmed,
+// Processing (suspended, or still processing: checked again later), skipped, or "" for a
+// failure (logged; the hold is moved behind the others, for the next run).
 func (l *Lifecycle) releaseHold(ctx context.Context, h Hold, now time.Time) CheckoutStatus {
 	log := l.log.With(slog.String("groupId", h.GroupIdentifier), slog.String("cartId", h.ShoppingCartIdentifier))
-	cart, err := l.carts.Get(ctx, h.ShoppingCartIdentifier)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		log.ErrorContext(ctx, "could not read the cart of a due hold; the next run retries", slog.String("error", err.Error()))
+	failed := func(what string, err error) CheckoutStatus {
+		log.ErrorContext(ctx, what+"; the next run retries", slog.String("error", err.Error()))
+		if err := l.holds.Defer(ctx, h, now.Add(retryAfter)); err != nil {
+			log.ErrorContext(ctx, "could not move a failing hold behind the others", slog.String("error", err.Error()))
+		}
 		return ""
 	}
-	if err != nil || cart.Checkout == nil || cart.Checkout.GroupIdentifier != h.GroupIdentifier ||
-		cart.Checkout.WithDefaults(l.hold).Status != PendingPayment {
-		// The checkout moved on without its hold: nothing to release, and the hold must go.
-		log.WarnContext(ctx, "a hold outlived its pending checkout; removing it")
-		if err := l.holds.Forget(ctx, h); err != nil {
-			log.ErrorContext(ctx, "could not remove a stale hold", slog.String("error", err.Error()))
-		}
-		return skipped
+	cart, err := l.carts.Get(ctx, h.ShoppingCartIdentifier)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		// The cart service deleted a cart whose checkout is not over: its bookings cannot be
+		// released with it. Left to support (the log and the failed count say so).
+		return failed("the cart of a pending checkout is gone", err)
+	case err != nil:
+		return failed("could not read the cart of a due hold", err)
+	}
+	if cart.Checkout == nil || cart.Checkout.GroupIdentifier != h.GroupIdentifier {
+		return l.forget(ctx, log, h) // released, and the cart checked out anew since
 	}
 	state := cart.Checkout.WithDefaults(l.hold)
-	if state.HoldEndsAt.Unix() > now.Unix() {
+	switch {
+	case state.Status == Confirmed:
+		return l.forget(ctx, log, h)
+	case state.Status == PendingPayment && state.HoldEndsAt.Unix() > now.Unix():
 		return skipped // not yet due (the index keeps whole seconds): the next run
 	}
-	// Only one releaser cancels: the others skip the hold while the claim runs.
+	// Only one releaser acts: the others skip the hold while the claim runs.
 	claimed, err := l.holds.Claim(ctx, h, now, now.Add(claimLease))
 	if err != nil {
-		log.ErrorContext(ctx, "could not claim a due hold; the next run retries", slog.String("error", err.Error()))
-		return ""
+		return failed("could not claim a due hold", err)
 	}
 	if !claimed {
 		return skipped
+	}
+	if state.Status == Processing {
+		// A suspended checkout: released or confirmed by Stripe's word, or checked again later.
+		intent, err := l.payments.GetPaymentIntent(ctx, state.PaymentIntentID)
+		if err != nil {
+			return failed("could not read the payment intent of a suspended checkout", err)
+		}
+		if intent.Status == PaymentProcessing || intent.Status == PaymentRequiresCapture {
+			if err := l.holds.Defer(ctx, h, now.Add(ProcessingRecheck)); err != nil {
+				return failed("could not defer a suspended checkout's hold", err)
+			}
+			return Processing
+		}
 	}
 	to, err := l.release(ctx, h.ShoppingCartIdentifier, state, ReasonExpired)
 	switch {
 	case errors.Is(err, ErrCartChanged):
 		return skipped // moved meanwhile by the webhook or the checkout
 	case err != nil:
-		log.ErrorContext(ctx, "could not release a due hold; the next run retries", slog.String("error", err.Error()))
-		return ""
+		return failed("could not release a due hold", err)
 	}
 	return to
+}
+
+// forget removes the hold of a checkout that has ended.
+func (l *Lifecycle) forget(ctx context.Context, log *slog.Logger, h Hold) CheckoutStatus {
+	log.WarnContext(ctx, "a hold outlived its checkout; removing it")
+	if err := l.holds.Forget(ctx, h); err != nil {
+		log.ErrorContext(ctx, "could not remove a stale hold", slog.String("error", err.Error()))
+	}
+	return skipped
 }

@@ -18,9 +18,15 @@ type HoldChange int
 
 const (
 	HoldKept    HoldChange = iota // left as it is
-	HoldEnded                     // removed: nothing is left to release
-	HoldResumed                   // put back, due at the checkout's HoldEndsAt
+	HoldEnded                     // removed: the checkout has ended
+	HoldAtEnd                     // set at the checkout's HoldEndsAt: the hold runs (again)
+	HoldRecheck                   // set ProcessingRecheck after the move: the releaser asks Stripe then
 )
+
+// ProcessingRecheck is how long a suspended checkout waits before the hold releaser asks Stripe
+// how its payment stands. Events alone could leave it suspended for ever: a payment_failed
+// delivered before a late processing, or lost after Stripe's three days of retries.
+const ProcessingRecheck = time.Hour
 
 // Move is one row of the lifecycle table: from which states it applies, the state it leads to,
 // and what it does to the bookings, the cart and the hold. Adapters apply a move in one
@@ -38,15 +44,16 @@ type Move struct {
 // The moves, as the lifecycle table of the specification lists them. The checkout, the Stripe
 // webhook and the hold releaser all move a checkout with these and only these.
 var (
-	// payment_intent.processing: the payment is under way; the hold stops counting.
+	// payment_intent.processing: the payment is under way; the hold stops counting, and the
+	// releaser checks on the payment now and then.
 	Suspend = Move{Name: "suspend", From: []CheckoutStatus{PendingPayment}, To: Processing,
-		Hold: HoldEnded}
+		Cart: CartCheckedOut, Hold: HoldRecheck}
 	// payment_intent.succeeded: the bookings are confirmed and the cart paid.
 	Confirm = Move{Name: "confirm", From: []CheckoutStatus{PendingPayment, Processing}, To: Confirmed,
 		Bookings: BookingConfirmed, Cart: CartPaid, Hold: HoldEnded}
 	// payment_intent.payment_failed: the traveller may try again in PaymentSheet; the hold runs.
 	RecordFailure = Move{Name: "record-failure", From: []CheckoutStatus{PendingPayment, Processing}, To: PendingPayment,
-		Hold: HoldResumed}
+		Hold: HoldAtEnd}
 	// payment_intent.canceled, a hold expired, or Stripe refusing the cart: the bookings are
 	// cancelled and the cart is open again (its checkout state removed, its expiry restored, its
 	// version incremented). Only once Stripe says the intent is canceled, which is final: Stripe
@@ -82,7 +89,7 @@ type Transition struct {
 	Move   Move
 	CartID string
 	State  State // the checkout as read
-	// PaymentIntentID is the intent the move is about; Confirm records it on the checkout.
+	// PaymentIntentID is the intent the move is about; Confirm and Suspend record it.
 	PaymentIntentID string
 	Reason          CancellationReason // for Release
 	At              time.Time

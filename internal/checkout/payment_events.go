@@ -119,7 +119,11 @@ func (l *Lifecycle) decide(ctx context.Context, log *slog.Logger, ev PaymentEven
 	}
 	t := Transition{Move: move, CartID: pi.ShoppingCartIdentifier, State: *state, PaymentIntentID: pi.ID, At: ev.Created}
 	if move.To == Released {
+		// Canceled at the hold's end is the hold releaser's cancel, whose event may be first.
 		t.Reason = ReasonPaymentCanceled
+		if !ev.Created.Before(state.HoldEndsAt) {
+			t.Reason = ReasonExpired
+		}
 	}
 	if err := l.apply(ctx, t); err != nil {
 		return "", err
@@ -140,11 +144,16 @@ func (l *Lifecycle) paidWithoutCheckout(ctx context.Context, log *slog.Logger, p
 		return OutcomeIgnored, nil
 	}
 	for _, b := range bookings {
-		if b.Status == BookingConfirmed && b.PaymentIntentID == pi.ID {
+		switch {
+		case b.Status == BookingConfirmed && b.PaymentIntentID == pi.ID:
 			return OutcomeUnchanged, nil
+		case b.Status == BookingPendingPayment:
+			// The index is eventually consistent: a booking confirmed or released a moment ago may
+			// still read pending. Never refund on that: Stripe delivers the event again.
+			return "", fmt.Errorf("group %s is no longer on its cart but its bookings read pending", pi.GroupIdentifier)
 		}
 	}
-	return l.refund(ctx, log, pi, "its checkout was released")
+	return l.refund(ctx, log, pi, "its checkout was released, or paid by another intent")
 }
 
 // refund refunds a payment that must not have happened, so that nobody pays twice or pays for

@@ -96,6 +96,9 @@ type Holds interface {
 	// do not both cancel its PaymentIntent. It returns false if another releaser holds it, or
 	// the hold is gone.
 	Claim(ctx context.Context, hold Hold, now, until time.Time) (bool, error)
-	// Forget removes a hold whose checkout is no longer pending (it should not exist).
+	// Forget removes a hold whose checkout has ended (it should not exist).
 	Forget(ctx context.Context, hold Hold) error
+	// Defer moves a hold, as found, to end at until (and drops its claim): a suspended checkout
+	// to check again later, a failing one behind the others.
+	Defer(ctx context.Context, hold Hold, until time.Time) error
 }

@@ -154,7 +154,7 @@ func (c *Carts) Revise(ctx context.Context, cartID string, from, to checkout.Sta
 		":group":       stringValue(from.GroupIdentifier),
 		":checkingOut": stringValue(string(checkout.CartCheckingOut)),
 		":customer":    stringValue(to.CustomerID),
-		":generation":  numberValue(int64(to.KeyGeneration)),
+		":next":        numberValue(int64(to.KeyGeneration)),
 	}
 	condition := []string{"#status = :checkingOut", "#checkout.#group = :group", "attribute_not_exists(#checkout.#pi)"}
 	if from.CustomerID == "" {
@@ -163,16 +163,12 @@ func (c *Carts) Revise(ctx context.Context, cartID string, from, to checkout.Sta
 		values[":fromCustomer"] = stringValue(from.CustomerID)
 		condition = append(condition, "#checkout.#customer = :fromCustomer")
 	}
-	values[":fromGeneration"] = numberValue(int64(from.KeyGeneration))
-	if from.KeyGeneration <= 1 {
-		condition = append(condition, "(attribute_not_exists(#checkout.#generation) OR #checkout.#generation = :fromGeneration)")
-	} else {
-		condition = append(condition, "#checkout.#generation = :fromGeneration")
-	}
+	values[":generation"] = numberValue(int64(max(from.KeyGeneration, 1)))
+	condition = append(condition, generationIs(from.KeyGeneration))
 	_, err := c.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:           &c.carts,
 		Key:                 c.cartKey(cartID),
-		UpdateExpression:    aws.String("SET #checkout.#customer = :customer, #checkout.#generation = :generation"),
+		UpdateExpression:    aws.String("SET #checkout.#customer = :customer, #checkout.#generation = :next"),
 		ConditionExpression: aws.String(strings.Join(condition, " AND ")),
 		ExpressionAttributeNames: map[string]string{
 			"#status": "status", "#checkout": "checkout", "#group": "groupIdentifier", "#pi": "paymentIntentId",
@@ -193,11 +189,15 @@ func (c *Carts) Complete(ctx context.Context, cartID string, state checkout.Stat
 		TableName:        &c.carts,
 		Key:              c.cartKey(cartID),
 		UpdateExpression: aws.String("SET #status = :checkedOut, #checkout.#paymentIntentId = :intent"),
+		// The intent of the checkout's current key generation, and none other recorded: a
+		// request still on an older generation cannot record its intent over the current one.
 		ConditionExpression: aws.String("#checkout.#group = :group AND #checkout.#customerId = :customer" +
-			" AND #status IN (:checkingOut, :checkedOut)"),
+			" AND #status IN (:checkingOut, :checkedOut)" +
+			" AND (attribute_not_exists(#checkout.#paymentIntentId) OR #checkout.#paymentIntentId = :intent)" +
+			" AND " + generationIs(state.KeyGeneration)),
 		ExpressionAttributeNames: map[string]string{
 			"#status": "status", "#checkout": "checkout", "#group": "groupIdentifier",
-			"#customerId": "customerId", "#paymentIntentId": "paymentIntentId",
+			"#customerId": "customerId", "#paymentIntentId": "paymentIntentId", "#generation": "keyGeneration",
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":checkedOut":  stringValue(string(checkout.CartCheckedOut)),
@@ -205,6 +205,7 @@ func (c *Carts) Complete(ctx context.Context, cartID string, state checkout.Stat
 			":customer":    stringValue(state.CustomerID),
 			":intent":      stringValue(paymentIntentID),
 			":group":       stringValue(state.GroupIdentifier),
+			":generation":  numberValue(int64(max(state.KeyGeneration, 1))),
 		},
 	})
 	var failed *types.ConditionalCheckFailedException
@@ -268,6 +269,9 @@ func (c *Carts) Apply(ctx context.Context, t checkout.Transition) error {
 		names["#confirmedAt"] = "confirmedAt"
 		values[":to"], values[":intent"], values[":at"] = stringValue(string(m.To)), stringValue(t.PaymentIntentID), stringValue(at)
 		set = append(set, "#checkout.#lifecycle = :to", "#checkout.#pi = :intent", "#checkout.#confirmedAt = :at")
+	case checkout.Processing:
+		values[":to"], values[":intent"] = stringValue(string(m.To)), stringValue(t.PaymentIntentID)
+		set = append(set, "#checkout.#lifecycle = :to", "#checkout.#pi = :intent")
 	case checkout.PendingPayment: // a payment failed: recorded, and the traveller may try again
 		names["#failedAt"] = "lastPaymentFailedAt"
 		values[":to"], values[":at"] = stringValue(string(m.To)), stringValue(at)
@@ -294,17 +298,21 @@ func (c *Carts) Apply(ctx context.Context, t checkout.Transition) error {
 	switch m.Hold {
 	case checkout.HoldEnded:
 		items = append(items, types.TransactWriteItem{Delete: &types.Delete{TableName: &c.holds, Key: holdKey}})
-	case checkout.HoldResumed:
-		hold, err := attributevalue.MarshalMap(holdRecord{
-			GroupIdentifier:        state.GroupIdentifier,
-			HoldShard:              HoldShard(state.GroupIdentifier),
-			HoldEndsAt:             state.HoldEndsAt.Unix(),
-			ShoppingCartIdentifier: t.CartID,
-		})
-		if err != nil {
-			return fmt.Errorf("encode hold: %w", err)
+	case checkout.HoldAtEnd, checkout.HoldRecheck:
+		// An update, not a put: a releaser's claim on the hold stays.
+		ends := state.HoldEndsAt
+		if m.Hold == checkout.HoldRecheck {
+			ends = t.At.Add(checkout.ProcessingRecheck)
 		}
-		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &c.holds, Item: hold}})
+		items = append(items, types.TransactWriteItem{Update: &types.Update{
+			TableName:                &c.holds,
+			Key:                      holdKey,
+			UpdateExpression:         aws.String("SET #shard = :shard, #endsAt = :endsAt, #cart = :cart"),
+			ExpressionAttributeNames: map[string]string{"#shard": "holdShard", "#endsAt": "holdEndsAt", "#cart": "shoppingCartIdentifier"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":shard": stringValue(HoldShard(state.GroupIdentifier)), ":endsAt": numberValue(ends.Unix()), ":cart": stringValue(t.CartID),
+			},
+		}})
 	}
 
 	if m.Bookings != "" {
@@ -362,6 +370,15 @@ func callToken() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // never fails
 	return hex.EncodeToString(b[:])
+}
+
+// generationIs is the condition that the checkout is at key generation n (:generation); state
+// of an earlier version has none, which is generation 1.
+func generationIs(n int) string {
+	if n <= 1 {
+		return "(attribute_not_exists(#checkout.#generation) OR #checkout.#generation = :generation)"
+	}
+	return "#checkout.#generation = :generation"
 }
 
 // HoldShard spreads holds over the byDue index's partitions: a group's shard is a hash of its

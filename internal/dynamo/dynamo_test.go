@@ -121,8 +121,19 @@ func TestCartsRoundTrip(t *testing.T) {
 	if err := carts.Complete(ctx, "adapter-1", other, "pi_1"); !errors.Is(err, checkout.ErrCartChanged) {
 		t.Fatalf("Complete with another group: %v", err)
 	}
+	stale := withCustomer
+	stale.KeyGeneration = 2
+	if err := carts.Complete(ctx, "adapter-1", stale, "pi_1"); !errors.Is(err, checkout.ErrCartChanged) {
+		t.Fatalf("Complete at another key generation: %v, want ErrCartChanged", err)
+	}
 	if err := carts.Complete(ctx, "adapter-1", withCustomer, "pi_1"); err != nil {
 		t.Fatalf("Complete: %v", err)
+	}
+	if err := carts.Complete(ctx, "adapter-1", withCustomer, "pi_1"); err != nil {
+		t.Fatalf("Complete again with the same intent: %v", err)
+	}
+	if err := carts.Complete(ctx, "adapter-1", withCustomer, "pi_other"); !errors.Is(err, checkout.ErrCartChanged) {
+		t.Fatalf("Complete with another intent than the recorded one: %v, want ErrCartChanged", err)
 	}
 	got, _ = carts.Get(ctx, "adapter-1")
 	if got.Status != checkout.CartCheckedOut || got.Checkout.PaymentIntentID != "pi_1" || got.Checkout.CustomerID != "cus_1" || len(got.Checkout.BookingCodes) != 1 {
@@ -356,11 +367,13 @@ func TestApplyMoves(t *testing.T) {
 		if err := apply(checkout.Confirm, withIntent(cart, "pi_other"), "pi_other", ""); !errors.Is(err, checkout.ErrCartChanged) {
 			t.Fatalf("Confirm of another intent than the recorded one: %v, want ErrCartChanged", err)
 		}
-		if err := apply(checkout.Suspend, cart, "pi_1", ""); err != nil {
+		suspendedAt := time.Now()
+		if err := carts.Apply(ctx, checkout.Transition{Move: checkout.Suspend, CartID: cart.Identifier, State: *cart.Checkout,
+			PaymentIntentID: "pi_1", At: suspendedAt}); err != nil {
 			t.Fatal(err)
 		}
-		if holdOf(t, state.GroupIdentifier) != nil {
-			t.Error("a suspended checkout still has its hold")
+		if hold := holdOf(t, state.GroupIdentifier); hold == nil || str(hold["holdEndsAt"]) != fmt.Sprint(suspendedAt.Add(checkout.ProcessingRecheck).Unix()) {
+			t.Errorf("a suspended checkout's hold is %v, want it due for a recheck in %v", hold, checkout.ProcessingRecheck)
 		}
 		cart, _ = carts.Get(ctx, cart.Identifier)
 		if err := apply(checkout.Suspend, cart, "pi_1", ""); !errors.Is(err, checkout.ErrCartChanged) {

@@ -38,7 +38,7 @@ func (h *Holds) ItemsRead() int64 { return h.read.Load() }
 // Due queries every shard at once for holds that ended at or before now, each shard's oldest
 // first, up to limit in all.
 func (h *Holds) Due(ctx context.Context, now time.Time, limit int) ([]checkout.Hold, error) {
-	perShard := max(1, (limit+holdShards-1)/holdShards)
+	perShard := max(1, limit/holdShards) // the same share for every shard
 	results := make([][]checkout.Hold, holdShards)
 	errs := make([]error, holdShards)
 	var wg sync.WaitGroup
@@ -102,6 +102,25 @@ func (h *Holds) Claim(ctx context.Context, hold checkout.Hold, now, until time.T
 		return false, nil
 	}
 	return err == nil, err
+}
+
+// Defer moves the hold, provided it still ends when it did, to end at until, and drops its claim.
+func (h *Holds) Defer(ctx context.Context, hold checkout.Hold, until time.Time) error {
+	_, err := h.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                &h.table,
+		Key:                      map[string]types.AttributeValue{"groupIdentifier": stringValue(hold.GroupIdentifier)},
+		UpdateExpression:         aws.String("SET #endsAt = :until REMOVE #claimedUntil"),
+		ConditionExpression:      aws.String("#endsAt = :endsAt"),
+		ExpressionAttributeNames: map[string]string{"#endsAt": "holdEndsAt", "#claimedUntil": "claimedUntil"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":endsAt": numberValue(hold.EndsAt.Unix()), ":until": numberValue(until.Unix()),
+		},
+	})
+	var changed *types.ConditionalCheckFailedException
+	if errors.As(err, &changed) {
+		return nil // moved meanwhile (the checkout's own move sets it)
+	}
+	return err
 }
 
 // Forget deletes the hold, provided it still ends when it did (a hold put back since stays).
