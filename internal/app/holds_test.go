@@ -11,6 +11,7 @@ import (
 
 	"github.com/winktravel/checkout/internal/app"
 	"github.com/winktravel/checkout/internal/checkout"
+	"github.com/winktravel/checkout/internal/dynamo"
 	"github.com/winktravel/checkout/internal/testenv"
 )
 
@@ -321,4 +322,31 @@ func TestCanceledAtTheHoldsEndIsExpired(t *testing.T) {
 	body := testenv.PaymentIntentEvent(checkout.EventCanceled, pi, pastHold())
 	mustReceive(t, h.deliverRaw(testenv.WebhookRequest(body, testenv.Signature(body, testenv.WebhookSecret, time.Now()))))
 	checkBookings(t, group, "CANCELLED", "expired")
+}
+
+// A checkout started before holds existed has none; cmd/backfill-holds (dynamo.BackfillHolds)
+// gives it the hold it would have had, once, and the releaser then releases it.
+func TestBackfilledHoldReleasesACheckoutOfAnEarlierVersion(t *testing.T) {
+	h := holdHarness(t)
+	group, code := "5f0c2c1e-2b7a-4c39-9d51-legacy000002", "WK-LEGACY02"
+	putLegacyCheckout(t, "legacy-abandoned", "traveller-legacy-abandoned", group, code, time.Now().Add(-time.Hour))
+	if sweep := runReleaser(t, h.releaser(time.Now())); holdIn(t, h.settings("HOLDS_TABLE"), group) != nil || sweep.Released != 0 {
+		t.Fatalf("before the backfill: %+v", sweep)
+	}
+	ctx := context.Background()
+	if _, err := dynamo.BackfillHolds(ctx, db, tableNames["CartsTable"], h.settings("HOLDS_TABLE"), checkout.DefaultHold); err != nil {
+		t.Fatal(err)
+	}
+	hold := holdIn(t, h.settings("HOLDS_TABLE"), group)
+	if hold == nil || str(hold["shoppingCartIdentifier"]) != "legacy-abandoned" {
+		t.Fatalf("hold after the backfill: %v", hold)
+	}
+	if _, err := dynamo.BackfillHolds(ctx, db, tableNames["CartsTable"], h.settings("HOLDS_TABLE"), checkout.DefaultHold); err != nil {
+		t.Fatalf("a second backfill: %v", err)
+	}
+	runReleaser(t, h.releaser(time.Now()))
+	checkBookings(t, group, "CANCELLED", "expired")
+	if got := str(getCart(t, "legacy-abandoned")["status"]); got != "OPEN" {
+		t.Errorf("cart is %s, want OPEN", got)
+	}
 }

@@ -385,14 +385,28 @@ func TestPaidCartWithFailingEphemeralKey(t *testing.T) {
 // or hold in its state, no hold entry) completes after a deploy.
 func TestCheckoutStartedByAnEarlierVersionCompletes(t *testing.T) {
 	h := newHarness(t, nil)
-	putCart(t, cartSpec{id: "legacy-state", owner: "traveller-legacy", items: []itemSpec{{amount: "42"}}})
-	group := "5f0c2c1e-2b7a-4c39-9d51-legacy000001"
-	code := "WK-LEGACY01"
+	group, code := "5f0c2c1e-2b7a-4c39-9d51-legacy000001", "WK-LEGACY01"
+	putLegacyCheckout(t, "legacy-state", "traveller-legacy", group, code, time.Now().Add(-time.Hour))
+	answer := h.mustCheckout("traveller-legacy", checkoutBody("legacy-state", ""))
+	if answer["groupIdentifier"] != group || !slices.Equal(codesOf(answer), []string{code}) {
+		t.Errorf("answered %v %v, want the stored group %s and code %s", answer["groupIdentifier"], codesOf(answer), group, code)
+	}
+	if keys := h.stripe.Calls("POST", "/v1/payment_intents"); len(keys) != 1 || keys[0].IdempotencyKey != "checkout-payment-intent-"+group {
+		t.Errorf("PaymentIntent creates %v, want one under the first generation's key", keys)
+	}
+	checkRecordedSecret(t, h, "legacy-state", answer)
+}
+
+// putLegacyCheckout writes a cart CHECKING_OUT as the version before the lifecycle left it: a
+// checkout state without status, key generation or hold end, one booking, and no hold.
+func putLegacyCheckout(t *testing.T, cartID, owner, group, code string, started time.Time) {
+	t.Helper()
+	putCart(t, cartSpec{id: cartID, owner: owner, items: []itemSpec{{amount: "42"}}})
 	ctx := context.Background()
 	_, err := db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Update: &types.Update{
 			TableName:                aws.String(tableNames["CartsTable"]),
-			Key:                      map[string]types.AttributeValue{"identifier": &types.AttributeValueMemberS{Value: "legacy-state"}},
+			Key:                      map[string]types.AttributeValue{"identifier": &types.AttributeValueMemberS{Value: cartID}},
 			UpdateExpression:         aws.String("SET #status = :checkingOut, #checkout = :checkout REMOVE expiresAt"),
 			ExpressionAttributeNames: map[string]string{"#status": "status", "#checkout": "checkout"},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
@@ -400,7 +414,7 @@ func TestCheckoutStartedByAnEarlierVersionCompletes(t *testing.T) {
 				":checkout": &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
 					"groupIdentifier": &types.AttributeValueMemberS{Value: group},
 					"bookingCodes":    &types.AttributeValueMemberL{Value: []types.AttributeValue{&types.AttributeValueMemberS{Value: code}}},
-					"startedAt":       &types.AttributeValueMemberS{Value: time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano)},
+					"startedAt":       &types.AttributeValueMemberS{Value: started.UTC().Format(time.RFC3339Nano)},
 					"redirectUrl":     &types.AttributeValueMemberS{Value: "https://book.example.com/thanks"},
 					"amountMinor":     &types.AttributeValueMemberN{Value: "4200"},
 					"currency":        &types.AttributeValueMemberS{Value: "EUR"},
@@ -411,21 +425,13 @@ func TestCheckoutStartedByAnEarlierVersionCompletes(t *testing.T) {
 		{Put: &types.Put{TableName: aws.String(tableNames["BookingsTable"]), Item: map[string]types.AttributeValue{
 			"bookingCode":            &types.AttributeValueMemberS{Value: code},
 			"groupIdentifier":        &types.AttributeValueMemberS{Value: group},
-			"shoppingCartIdentifier": &types.AttributeValueMemberS{Value: "legacy-state"},
+			"shoppingCartIdentifier": &types.AttributeValueMemberS{Value: cartID},
 			"status":                 &types.AttributeValueMemberS{Value: "PENDING_PAYMENT"},
 		}}},
 	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	answer := h.mustCheckout("traveller-legacy", checkoutBody("legacy-state", ""))
-	if answer["groupIdentifier"] != group || !slices.Equal(codesOf(answer), []string{code}) {
-		t.Errorf("answered %v %v, want the stored group %s and code %s", answer["groupIdentifier"], codesOf(answer), group, code)
-	}
-	if keys := h.stripe.Calls("POST", "/v1/payment_intents"); len(keys) != 1 || keys[0].IdempotencyKey != "checkout-payment-intent-"+group {
-		t.Errorf("PaymentIntent creates %v, want one under the first generation's key", keys)
-	}
-	checkRecordedSecret(t, h, "legacy-state", answer)
 }
 
 // ---- helpers ----
