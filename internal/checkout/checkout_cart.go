@@ -612,6 +612,12 @@ func (s *Service) paymentIntent(ctx context.Context, cartID string, state State)
 		if err != nil {
 			return PaymentIntent{}, fmt.Errorf("look up the payment intent of a checkout started %v ago: %w", age.Round(time.Minute), err)
 		}
+		if found && (intent.AmountMinor != state.AmountMinor || intent.Currency != state.Currency) {
+			// The group's metadata, but not the stored amount: not an intent this checkout can hand out.
+			s.log.WarnContext(ctx, "a payment intent of the group is not for its stored amount; ignoring it",
+				slog.String("cartId", cartID), slog.String("paymentIntentId", intent.ID))
+			found = false
+		}
 		if found {
 			s.log.InfoContext(ctx, "found the payment intent of a checkout older than its idempotency key",
 				slog.String("cartId", cartID), slog.String("groupId", state.GroupIdentifier),

@@ -85,15 +85,15 @@ func (l *Lifecycle) releaseBatch(ctx context.Context, now time.Time, holds []Hol
 				outcome := l.releaseHold(ctx, h, now)
 				mu.Lock()
 				switch outcome {
-				case Released:
+				case holdReleased:
 					sweep.Released++
-				case Confirmed:
+				case holdConfirmed:
 					sweep.Confirmed++
-				case Processing:
+				case holdSuspended:
 					sweep.Suspended++
-				case "":
+				case holdFailed:
 					sweep.Failed++
-				default:
+				case holdSkipped:
 					sweep.Skipped++
 				}
 				mu.Unlock()
@@ -124,20 +124,29 @@ func (s *Sweep) add(b Sweep) {
 	s.OldestDue = max(s.OldestDue, b.OldestDue)
 }
 
-// skipped is the outcome of a hold this run leaves alone.
-const skipped CheckoutStatus = "SKIPPED"
+// holdOutcome is what one run did with one due hold.
+type holdOutcome int
 
-// releaseHold settles one due hold and returns what its checkout became: Released, Confirmed,
-// Processing (suspended, or still processing: checked again later), skipped, or "" for a
-// failure (logged; the hold is moved behind the others, for the next run).
-func (l *Lifecycle) releaseHold(ctx context.Context, h Hold, now time.Time) CheckoutStatus {
+const (
+	holdFailed    holdOutcome = iota // logged; retried by a later run
+	holdReleased                     // the checkout released
+	holdConfirmed                    // paid meanwhile: confirmed
+	holdSuspended                    // a payment under way: suspended, or checked again later
+	holdSkipped                      // left alone: not due, claimed by another, moved meanwhile, stale
+)
+
+var movedTo = map[CheckoutStatus]holdOutcome{Released: holdReleased, Confirmed: holdConfirmed, Processing: holdSuspended}
+
+// releaseHold settles one due hold. A failure is logged and the hold moved behind the others,
+// for the next run.
+func (l *Lifecycle) releaseHold(ctx context.Context, h Hold, now time.Time) holdOutcome {
 	log := l.log.With(slog.String("groupId", h.GroupIdentifier), slog.String("cartId", h.ShoppingCartIdentifier))
-	failed := func(what string, err error) CheckoutStatus {
+	failed := func(what string, err error) holdOutcome {
 		log.ErrorContext(ctx, what+"; the next run retries", slog.String("error", err.Error()))
 		if err := l.holds.Defer(ctx, h, now.Add(retryAfter)); err != nil {
 			log.ErrorContext(ctx, "could not move a failing hold behind the others", slog.String("error", err.Error()))
 		}
-		return ""
+		return holdFailed
 	}
 	cart, err := l.carts.Get(ctx, h.ShoppingCartIdentifier)
 	switch {
@@ -156,7 +165,7 @@ func (l *Lifecycle) releaseHold(ctx context.Context, h Hold, now time.Time) Chec
 	case state.Status == Confirmed:
 		return l.forget(ctx, log, h)
 	case state.Status == PendingPayment && state.HoldEndsAt.Unix() > now.Unix():
-		return skipped // not yet due (the index keeps whole seconds): the next run
+		return holdSkipped // not yet due (the index keeps whole seconds): the next run
 	}
 	// Only one releaser acts: the others skip the hold while the claim runs.
 	claimed, err := l.holds.Claim(ctx, h, now, now.Add(claimLease))
@@ -164,7 +173,7 @@ func (l *Lifecycle) releaseHold(ctx context.Context, h Hold, now time.Time) Chec
 		return failed("could not claim a due hold", err)
 	}
 	if !claimed {
-		return skipped
+		return holdSkipped
 	}
 	if state.Status == Processing {
 		// A suspended checkout: released or confirmed by Stripe's word, or checked again later.
@@ -176,24 +185,24 @@ func (l *Lifecycle) releaseHold(ctx context.Context, h Hold, now time.Time) Chec
 			if err := l.holds.Defer(ctx, h, now.Add(ProcessingRecheck)); err != nil {
 				return failed("could not defer a suspended checkout's hold", err)
 			}
-			return Processing
+			return holdSuspended
 		}
 	}
 	to, err := l.release(ctx, h.ShoppingCartIdentifier, state, ReasonExpired)
 	switch {
 	case errors.Is(err, ErrCartChanged):
-		return skipped // moved meanwhile by the webhook or the checkout
+		return holdSkipped // moved meanwhile by the webhook or the checkout
 	case err != nil:
 		return failed("could not release a due hold", err)
 	}
-	return to
+	return movedTo[to]
 }
 
 // forget removes the hold of a checkout that has ended.
-func (l *Lifecycle) forget(ctx context.Context, log *slog.Logger, h Hold) CheckoutStatus {
+func (l *Lifecycle) forget(ctx context.Context, log *slog.Logger, h Hold) holdOutcome {
 	log.WarnContext(ctx, "a hold outlived its checkout; removing it")
 	if err := l.holds.Forget(ctx, h); err != nil {
 		log.ErrorContext(ctx, "could not remove a stale hold", slog.String("error", err.Error()))
 	}
-	return skipped
+	return holdSkipped
 }

@@ -54,6 +54,9 @@ func TestDynamoErrorAtEachStep(t *testing.T) {
 		wantCart   string // the cart's status after the faulty call: how far the flow got
 		wantCause  string // in the logged cause of a 500; "" means answer.Code
 		wantLog    string // a message the faulty call must log, if any
+		// deadlineOK: the SDK's backoff may meet Lambda's deadline before its last attempt (a
+		// loaded machine), and the cause is then the deadline.
+		deadlineOK bool
 	}{
 		// The two reads (the cart, the traveller's customer) run concurrently; the SDK retries a
 		// throttled one.
@@ -62,7 +65,7 @@ func TestDynamoErrorAtEachStep(t *testing.T) {
 		// Both reads throttled at every attempt: the SDK gives up after 3 attempts or at the
 		// deadline, whichever comes first.
 		{name: "reads always throttled", op: "GetItem", answer: throttled,
-			calls: [2]int{4, 6}, wantStatus: 500, wantCart: "OPEN"},
+			calls: [2]int{4, 6}, wantStatus: 500, wantCart: "OPEN", deadlineOK: true},
 		// The transaction commits; the function gets a 500 instead of its answer. The SDK's
 		// retry carries the same client request token, and DynamoDB answers it with success.
 		{name: "transaction committed, answered InternalServerError once", op: "TransactWriteItems", answer: internalAfterWork, times: 1,
@@ -84,7 +87,7 @@ func TestDynamoErrorAtEachStep(t *testing.T) {
 		{name: "transaction committed, answered in progress once", op: "TransactWriteItems", answer: withAfter(inProgress), times: 1,
 			calls: [2]int{2, 2}, wantStatus: 200, wantCart: "CHECKED_OUT"},
 		{name: "transaction always in progress", op: "TransactWriteItems", answer: inProgress,
-			calls: [2]int{2, 3}, wantStatus: 500, wantCart: "OPEN"},
+			calls: [2]int{2, 3}, wantStatus: 500, wantCart: "OPEN", deadlineOK: true},
 		// The final update (the third UpdateItem of a new traveller's checkout, after the customer
 		// mapping and recording the customer on the cart) is applied; the function gets a 500
 		// instead of its answer. The SDK's retry of the conditional update finds the cart
@@ -130,7 +133,7 @@ func TestDynamoErrorAtEachStep(t *testing.T) {
 				if want == "" {
 					want = tc.answer.Code
 				}
-				if !strings.Contains(cause, want) {
+				if !strings.Contains(cause, want) && !(tc.deadlineOK && strings.Contains(cause, "context deadline exceeded")) {
 					t.Errorf("logged cause %q, want one mentioning %q", cause, want)
 				}
 			}
