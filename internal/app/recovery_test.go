@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"slices"
+	"sync/atomic"
 	"strings"
 	"testing"
 	"time"
@@ -514,4 +515,48 @@ func holdIn(t *testing.T, table, group string) testenv.Item {
 		t.Fatal(err)
 	}
 	return out.Item
+}
+
+// Two requests of one checkout on different key generations: during a Stripe brownout one
+// request moves the key on, a second creates and records the new generation's intent, and a
+// third, still on the old generation, creates its intent afterwards. Only the recorded intent's
+// secret goes out: the late request reads the cart again and answers the recorded one.
+func TestOnlyTheCurrentGenerationsIntentIsRecorded(t *testing.T) {
+	h := newHarness(t, nil)
+	putCart(t, cartSpec{id: "generations", owner: "traveller-generations", items: []itemSpec{{amount: "42"}}})
+	arrived, proceed := make(chan struct{}), make(chan struct{})
+	var first atomic.Bool
+	h.stripe.SetObserve(func(method, path string) {
+		if method == "POST" && path == "/v1/payment_intents" && first.CompareAndSwap(false, true) {
+			close(arrived) // the first create, the late request's, waits
+			<-proceed
+		}
+	})
+	late := make(chan map[string]any, 1)
+	go func() {
+		status, body := h.checkout("traveller-generations", checkoutBody("generations", ""))
+		if status != 200 {
+			t.Errorf("the late request answered %d %v", status, body)
+		}
+		late <- body
+	}()
+	<-arrived
+	// Meanwhile Stripe answers 503 (stripe-go retries it twice): the key moves to generation 2.
+	h.stripe.SetUnavailable(func(method, path string) bool { return method == "POST" && path == "/v1/payment_intents" })
+	status, body := h.checkout("traveller-generations", checkoutBody("generations", ""))
+	mustProblem(t, status, body, 500, "internal")
+	h.stripe.SetUnavailable(nil)
+	current := h.mustCheckout("traveller-generations", checkoutBody("generations", ""))
+	close(proceed) // the late request's generation-1 create now reaches Stripe, and creates an intent
+	lateAnswer := <-late
+	h.stripe.SetObserve(nil)
+
+	if n := len(h.stripe.PaymentIntents()); n != 2 {
+		t.Fatalf("%d PaymentIntents, want the two generations' (the scenario did not happen)", n)
+	}
+	checkRecordedSecret(t, h, "generations", current)
+	if lateAnswer["clientSecret"] != current["clientSecret"] {
+		t.Errorf("the late request answered secret %v, the recorded intent's is %v: two secrets are out",
+			lateAnswer["clientSecret"], current["clientSecret"])
+	}
 }
