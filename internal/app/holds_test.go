@@ -350,3 +350,23 @@ func TestBackfilledHoldReleasesACheckoutOfAnEarlierVersion(t *testing.T) {
 		t.Errorf("cart is %s, want OPEN", got)
 	}
 }
+
+// A run near its deadline takes no more holds and ends cleanly; the next run releases them.
+func TestReleaserRunStopsNearItsDeadline(t *testing.T) {
+	h := holdHarness(t)
+	for i := range 3 {
+		id := fmt.Sprintf("hold-deadline-%d", i)
+		putCart(t, cartSpec{id: id, owner: "traveller-hold-deadline", items: []itemSpec{{amount: "42"}}})
+		h.mustCheckout("traveller-hold-deadline", checkoutBody(id, ""))
+	}
+	at := pastHold()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second) // under the run's 2 s margin
+	defer cancel()
+	sweep, err := h.releaser(at).Run(ctx)
+	if err != nil || sweep.Due != 3 || sweep.Released+sweep.Failed != 0 {
+		t.Fatalf("a run out of time: %+v %v, want the holds found and none started", sweep, err)
+	}
+	if sweep := runReleaser(t, h.releaser(at)); sweep.Released != 3 {
+		t.Errorf("the next run: %+v, want the three released", sweep)
+	}
+}
