@@ -9,14 +9,19 @@ export CHECKOUT_TOOLS_DIR := $(TOOLS)
 
 GO_BUILD_FLAGS := -tags lambda.norpc -trimpath -ldflags "-s -w"
 
-.PHONY: test unit vet build tools clean
+.PHONY: test vet build tools clean help
 
 ## test: everything CI runs (tools installed first).
 test: tools vet lint-template fuzz-short
 	go test -race -count=1 -timeout 12m ./...
 
-## vet: go vet and staticcheck.
-vet: tools
+## help: this list.
+help:
+	@grep -hE '^## [a-zA-Z_-]+:' $(MAKEFILE_LIST) | sed -E 's/^## ([a-zA-Z_-]+): /  make \1\t/' | expand -t 24
+
+## vet: go vet and staticcheck (installs staticcheck only).
+vet:
+	$(MAKE) --no-print-directory $(STATICCHECK_STAMP)
 	go vet ./...
 	$(TOOLS)/bin/staticcheck ./...
 
@@ -203,8 +208,12 @@ ITEMS    ?= 2
 CURRENCY ?= EUR
 
 ## seed: add a cart, under a new id, to the DynamoDB Local of a running `make run`.
+# The values reach the command through the environment, so that any text (OWNER="it's") stays whole.
+seed: export SEED_OWNER := $(OWNER)
+seed: export SEED_ITEMS := $(ITEMS)
+seed: export SEED_CURRENCY := $(CURRENCY)
 seed:
-	go run ./cmd/local seed -owner '$(OWNER)' -items '$(ITEMS)' -currency '$(CURRENCY)'
+	go run ./cmd/local seed -owner "$$SEED_OWNER" -items "$$SEED_ITEMS" -currency "$$SEED_CURRENCY"
 
 # The cart that `make pay` pays, and the event Stripe sends: make pay CART=cart-alice-lisbon EVENT=succeeded
 CART  ?=
@@ -212,8 +221,10 @@ EVENT ?= succeeded
 
 ## pay: play Stripe for a checked-out cart of a running `make run`: a signed payment_intent event
 ## (succeeded by default; processing, payment_failed, canceled) to its webhook.
+pay: export PAY_CART := $(CART)
+pay: export PAY_EVENT := $(EVENT)
 pay:
-	go run ./cmd/local pay -cart '$(CART)' -event '$(EVENT)'
+	go run ./cmd/local pay -cart "$$PAY_CART" -event "$$PAY_EVENT"
 
 # ---- benchmarks -------------------------------------------------------------
 # (owned by the performance work: cmd/bench, docs/performance.md)

@@ -33,7 +33,7 @@ func parseRequest(ev *events.APIGatewayV2HTTPRequest, caller string, localMode b
 		}
 	}
 	if v, ok := header(ev.Headers, "Wink-Version"); ok && v != "2.0" && v != "2.0.0" {
-		fail("Wink-Version", "must be 2.0")
+		fail("Wink-Version", "must be 2.0 or 2.0.0")
 	}
 
 	fields, bodyErr := decodeBody(ev)
