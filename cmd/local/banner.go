@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/winktravel/checkout/internal/sample"
+	"github.com/winktravel/checkout/internal/testenv"
 )
 
 // readyLine ends the banner: once it is printed, everything answers.
@@ -21,6 +22,8 @@ type bannerInfo struct {
 	dataDir              string
 	redirectHosts        string
 	hold, releaseEvery   time.Duration
+	ga4Endpoint          string // where purchases go
+	ga4Received          string // what the local collector received
 	startup              time.Duration
 }
 
@@ -51,12 +54,13 @@ func banner(b bannerInfo) string {
 	p("stripe-mock:    %s (the functions call it through %s, which keeps Stripe's state)", b.stripeURL, b.stripeLayer)
 	p("Redirect hosts: %s, and http://localhost or http://127.0.0.1 (LOCAL_MODE)", b.redirectHosts)
 	p("Holds:          %v (CHECKOUT_HOLD); the hold releaser runs every %v (LOCAL_RELEASE_EVERY)", b.hold, b.releaseEvery)
+	p("GA4 purchases:  sent to %s; what the local collector received: curl -sS %s", b.ga4Endpoint, b.ga4Received)
 	p("")
 	p("Check out Alice's Lisbon cart (the same command again answers the same booking group):")
 	p("")
 	p("%s", curlCommand(b.url, ownerToken(sample.Alice, b.identityClaim), "cart-alice-lisbon"))
 	p("")
-	p("Pay it, as Stripe would tell the webhook (its bookings CONFIRMED, the cart PAID):")
+	p("Pay it, as Stripe would tell the webhook (its bookings CONFIRMED, the cart PAID, a GA4 purchase sent):")
 	p("")
 	p("  make pay CART=cart-alice-lisbon")
 	p("")
@@ -70,5 +74,6 @@ func curlCommand(url, token, cartID string) string {
 	return "  curl -sS " + url + " \\\n" +
 		"    -H 'Authorization: Bearer " + token + "' \\\n" +
 		"    -H 'Content-Type: application/json' \\\n" +
-		`    -d '{"shoppingCartIdentifier":"` + cartID + `","redirectUrl":"` + sample.RedirectURL + `"}'`
+		`    -d '{"shoppingCartIdentifier":"` + cartID + `","redirectUrl":"` + sample.RedirectURL + `",` +
+		`"ga4ClientId":"1234567890.1700000000","ga4MeasurementId":"` + testenv.GA4MeasurementID + `"}'`
 }

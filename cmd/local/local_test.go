@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -139,6 +140,26 @@ func TestRunServesTheCheckoutAndStopsOnInterrupt(t *testing.T) {
 	status, problem = checkout(t, endpoint, alice, "cart-alice-lisbon")
 	if status != http.StatusBadRequest || !strings.HasSuffix(fmt.Sprint(problem["type"]), "/cart-already-paid") {
 		t.Errorf("checkout of the paid cart: %d %v, want cart-already-paid", status, problem)
+	}
+	// The payment's GA4 purchase reached the local collector, valid; the banner says where.
+	received := regexp.MustCompile(`curl -sS (http://127\.0\.0\.1:\d+/received)`).FindStringSubmatch(banner)
+	if received == nil {
+		t.Fatalf("the banner does not say where the GA4 purchases are:\n%s", banner)
+	}
+	resp, err := http.Get(received[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var purchases []testenv.CollectedRequest
+	err = json.NewDecoder(resp.Body).Decode(&purchases)
+	resp.Body.Close()
+	var compact bytes.Buffer
+	if err == nil && len(purchases) == 1 {
+		err = json.Compact(&compact, purchases[0].Body)
+	}
+	if err != nil || len(purchases) != 1 || len(purchases[0].Messages) > 0 ||
+		!strings.Contains(compact.String(), `"transaction_id":"`+fmt.Sprint(first["groupIdentifier"])+`"`) {
+		t.Errorf("the collector received %+v (%v), want one valid purchase of group %v", purchases, err, first["groupIdentifier"])
 	}
 
 	// Ctrl-C: the server and both children stop, and every port is free again.
@@ -391,7 +412,8 @@ func bannerToken(t *testing.T, banner, name string) string {
 // checkout posts a checkout of cartID with token ("" for none) and decodes the JSON answer.
 func checkout(t *testing.T, endpoint, token, cartID string) (int, map[string]any) {
 	t.Helper()
-	body := `{"shoppingCartIdentifier":"` + cartID + `","redirectUrl":"` + sample.RedirectURL + `"}`
+	body := `{"shoppingCartIdentifier":"` + cartID + `","redirectUrl":"` + sample.RedirectURL + `",` +
+		`"ga4ClientId":"1234567890.1700000000","ga4MeasurementId":"` + testenv.GA4MeasurementID + `"}` // as the banner's curl
 	req, err := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)

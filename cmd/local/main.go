@@ -213,6 +213,7 @@ func run(ctx context.Context, stopSignals func(), getenv func(string) string, st
 		serveErr = errors.Join(serveErr, fmt.Errorf("shut the server down: %w", err))
 	}
 	srv.stripeLayer.Close()
+	srv.collector.Close()
 	if err := srv.stack.Stop(); err != nil {
 		serveErr = errors.Join(serveErr, err)
 	}
@@ -230,6 +231,7 @@ type server struct {
 	stack        *localstack.Stack
 	banner       bannerInfo
 	stripeLayer  *testenv.StripeRecorder
+	collector    *testenv.GA4Collector
 	releaser     *app.Releaser
 	releaseEvery time.Duration
 }
@@ -327,6 +329,20 @@ func start(ctx context.Context, getenv func(string) string, stderr io.Writer) (_
 			stripeLayer.Close()
 		}
 	}()
+	// GA4 purchases go to the local collector, unless GA4_ENDPOINT names another.
+	collector, err := testenv.StartGA4Collector(map[string]string{testenv.GA4MeasurementID: testenv.GA4APISecret})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			collector.Close()
+		}
+	}()
+	if getenv("GA4_ENDPOINT") == "" {
+		local := config.GA4{GA4Endpoint: collector.Endpoint(), GA4Secrets: `{"` + testenv.GA4MeasurementID + `":"` + testenv.GA4APISecret + `"}`}
+		hookCfg.GA4, releaserCfg.GA4 = local, local
+	}
 	cfg.DynamoDBEndpoint, cfg.StripeAPIBase = stack.DynamoEndpoint, stripeLayer.URL()
 	hookCfg.DynamoDBEndpoint, hookCfg.StripeAPIBase = stack.DynamoEndpoint, stripeLayer.URL()
 	releaserCfg.DynamoDBEndpoint, releaserCfg.StripeAPIBase = stack.DynamoEndpoint, stripeLayer.URL()
@@ -362,6 +378,7 @@ func start(ctx context.Context, getenv func(string) string, stderr io.Writer) (_
 		},
 		stack:        stack,
 		stripeLayer:  stripeLayer,
+		collector:    collector,
 		releaser:     releaser,
 		releaseEvery: s.releaseEvery,
 		banner: bannerInfo{
@@ -376,6 +393,8 @@ func start(ctx context.Context, getenv func(string) string, stderr io.Writer) (_
 			redirectHosts: fnEnv("ALLOWED_REDIRECT_HOSTS"),
 			hold:          cfg.CheckoutHold,
 			releaseEvery:  s.releaseEvery,
+			ga4Endpoint:   hookCfg.GA4Endpoint,
+			ga4Received:   collector.ReceivedURL(),
 		},
 	}, nil
 }

@@ -51,6 +51,7 @@ type harness struct {
 	stripe   *testenv.StripeRecorder
 	logs     *testenv.LogBuffer
 	settings func(string) string
+	ga4      *testenv.GA4Collector
 	hookMu   sync.Mutex
 	hook     *app.Webhook // built on first use
 }
@@ -62,6 +63,19 @@ func newHarness(t *testing.T, overrides map[string]string) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(rec.Close)
+	collector, err := testenv.StartGA4Collector(map[string]string{testenv.GA4MeasurementID: testenv.GA4APISecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(collector.Close)
+	all := map[string]string{
+		"GA4_ENDPOINT":    collector.Endpoint(),
+		"GA4_API_SECRETS": `{"` + testenv.GA4MeasurementID + `":"` + testenv.GA4APISecret + `"}`,
+	}
+	for k, v := range overrides {
+		all[k] = v
+	}
+	overrides = all
 	logs := &testenv.LogBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -76,7 +90,7 @@ func newHarness(t *testing.T, overrides map[string]string) *harness {
 			t.Logf("function log:\n%s", logs.String())
 		}
 	})
-	return &harness{t: t, fn: fn, stripe: rec, logs: logs, settings: settings}
+	return &harness{t: t, fn: fn, stripe: rec, logs: logs, settings: settings, ga4: collector}
 }
 
 // checkout sends a request as API Gateway would, with Lambda's deadline ten seconds away.

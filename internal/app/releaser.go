@@ -2,11 +2,14 @@ package app
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/winktravel/checkout/internal/checkout"
 	"github.com/winktravel/checkout/internal/config"
+	"github.com/winktravel/checkout/internal/ga4"
 )
 
 // Releaser is the assembled hold releaser: one run releases the checkouts whose hold has ended.
@@ -22,8 +25,16 @@ func NewReleaser(ctx context.Context, cfg config.Releaser, logger *slog.Logger, 
 	if err != nil {
 		return nil, err
 	}
-	stripeKey, err := secretValue(ctx, awsCfg, cfg.StripeSecretARN, cfg.StripeSecretKey, "Stripe secret")
-	if err != nil {
+	var (
+		stripeKey      string
+		analytics      *ga4.Client
+		keyErr, ga4Err error
+		wg             sync.WaitGroup
+	)
+	wg.Go(func() { analytics, ga4Err = newAnalytics(ctx, awsCfg, cfg.GA4) })
+	stripeKey, keyErr = secretValue(ctx, awsCfg, cfg.StripeSecretARN, cfg.StripeSecretKey, "Stripe secret")
+	wg.Wait()
+	if err := errors.Join(keyErr, ga4Err); err != nil {
 		return nil, err
 	}
 	stripe, err := newStripe(stripeKey, cfg.Stripe, config.DefaultStripeEphemeralKeyVersion)
@@ -31,7 +42,7 @@ func NewReleaser(ctx context.Context, cfg config.Releaser, logger *slog.Logger, 
 		return nil, err
 	}
 	db := dynamoClient(awsCfg, cfg.DynamoDBEndpoint)
-	lifecycle := newLifecycle(db, cfg.Lifecycle, stripe, checkout.Options{Hold: cfg.CheckoutHold, Logger: logger, Now: now})
+	lifecycle := newLifecycle(db, cfg.Lifecycle, stripe, analytics, checkout.Options{Hold: cfg.CheckoutHold, Logger: logger, Now: now})
 	return &Releaser{Lifecycle: lifecycle, log: logger}, nil
 }
 
@@ -47,13 +58,15 @@ func (r *Releaser) Run(ctx context.Context) (checkout.Sweep, error) {
 	}
 	level := slog.LevelInfo
 	switch {
-	case sweep.Failed > 0:
+	case sweep.Failed > 0 || sweep.PurchasesFailed > 0 || sweep.PurchasesAbandoned > 0:
 		level = slog.LevelWarn
 	case sweep.Due == 0:
 		level = slog.LevelDebug // nothing was due: the common case, every minute
 	}
 	r.log.Log(ctx, level, "hold release run", slog.Int("due", sweep.Due), slog.Int("released", sweep.Released),
 		slog.Int("confirmed", sweep.Confirmed), slog.Int("suspended", sweep.Suspended), slog.Int("skipped", sweep.Skipped),
-		slog.Int("failed", sweep.Failed), slog.Duration("oldestDue", sweep.OldestDue), slog.Duration("duration", time.Since(start)))
+		slog.Int("failed", sweep.Failed), slog.Int("purchasesSent", sweep.PurchasesSent), slog.Int("purchasesSkipped", sweep.PurchasesSkipped),
+		slog.Int("purchasesFailed", sweep.PurchasesFailed), slog.Int("purchasesAbandoned", sweep.PurchasesAbandoned),
+		slog.Duration("oldestDue", sweep.OldestDue), slog.Duration("duration", time.Since(start)))
 	return sweep, nil
 }

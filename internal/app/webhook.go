@@ -7,24 +7,41 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/winktravel/checkout/internal/checkout"
 	"github.com/winktravel/checkout/internal/config"
 	"github.com/winktravel/checkout/internal/dynamo"
+	"github.com/winktravel/checkout/internal/ga4"
 	"github.com/winktravel/checkout/internal/httpapi"
 	"github.com/winktravel/checkout/internal/payments"
 )
 
 // newLifecycle wires the lifecycle use case on its tables.
-func newLifecycle(db *dynamodb.Client, tables config.Lifecycle, stripe *payments.Stripe, opts checkout.Options) *checkout.Lifecycle {
+func newLifecycle(db *dynamodb.Client, tables config.Lifecycle, stripe *payments.Stripe, analytics *ga4.Client, opts checkout.Options) *checkout.Lifecycle {
 	return checkout.NewLifecycle(
 		dynamo.NewCarts(db, tables.CartsTable, tables.BookingsTable, tables.HoldsTable),
 		dynamo.NewBookings(db, tables.BookingsTable),
 		dynamo.NewHolds(db, tables.HoldsTable),
 		stripe,
+		analytics,
 		opts,
 	)
+}
+
+// newAnalytics reads the GA4 API secrets (Secrets Manager, or the local setting) and returns
+// the Measurement Protocol client. A secret that is not the documented JSON fails the cold start.
+func newAnalytics(ctx context.Context, awsCfg aws.Config, cfg config.GA4) (*ga4.Client, error) {
+	text, err := secretValue(ctx, awsCfg, cfg.GA4SecretsARN, cfg.GA4Secrets, "GA4 API secrets")
+	if err != nil {
+		return nil, err
+	}
+	secrets, err := ga4.ParseSecrets(text)
+	if err != nil {
+		return nil, err
+	}
+	return ga4.New(cfg.GA4Endpoint, secrets, nil), nil
 }
 
 // Webhook is the assembled Stripe webhook function.
@@ -42,16 +59,18 @@ func NewWebhook(ctx context.Context, cfg config.Webhook, logger *slog.Logger) (*
 		return nil, err
 	}
 	var (
-		stripeKey, signingSecret string
-		keyErr, secretErr        error
-		wg                       sync.WaitGroup
+		stripeKey, signingSecret  string
+		analytics                 *ga4.Client
+		keyErr, secretErr, ga4Err error
+		wg                        sync.WaitGroup
 	)
 	wg.Go(func() {
 		stripeKey, keyErr = secretValue(ctx, awsCfg, cfg.StripeSecretARN, cfg.StripeSecretKey, "Stripe secret")
 	})
+	wg.Go(func() { analytics, ga4Err = newAnalytics(ctx, awsCfg, cfg.GA4) })
 	signingSecret, secretErr = secretValue(ctx, awsCfg, cfg.WebhookSecretARN, cfg.WebhookSecret, "Stripe webhook signing secret")
 	wg.Wait()
-	if err := errors.Join(keyErr, secretErr); err != nil {
+	if err := errors.Join(keyErr, secretErr, ga4Err); err != nil {
 		return nil, err
 	}
 	if !strings.HasPrefix(signingSecret, "whsec_") {
@@ -62,7 +81,7 @@ func NewWebhook(ctx context.Context, cfg config.Webhook, logger *slog.Logger) (*
 		return nil, err
 	}
 	db := dynamoClient(awsCfg, cfg.DynamoDBEndpoint)
-	lifecycle := newLifecycle(db, cfg.Lifecycle, stripe, checkout.Options{Hold: cfg.CheckoutHold, Logger: logger})
+	lifecycle := newLifecycle(db, cfg.Lifecycle, stripe, analytics, checkout.Options{Hold: cfg.CheckoutHold, Logger: logger})
 	handler := httpapi.NewWebhookHandler(lifecycle, httpapi.WebhookConfig{
 		SigningSecret:   signingSecret,
 		ProblemTypeBase: cfg.ProblemTypeBase,

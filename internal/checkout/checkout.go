@@ -92,6 +92,8 @@ type State struct {
 	ExpiresAt                 int64  // the cart's expiry, moved out of the TTL attribute
 	CustomerID                string // recorded before the PaymentIntent is created
 	PaymentIntentID           string // the only intent whose client secret is ever handed out
+	ConfirmedAt               time.Time
+	Purchase                  PurchaseStatus // the GA4 purchase of a confirmed checkout ("" for none)
 }
 
 // WithDefaults fills what state written by an earlier version lacks: such a checkout is

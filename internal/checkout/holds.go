@@ -14,6 +14,9 @@ type Hold struct {
 	GroupIdentifier        string
 	ShoppingCartIdentifier string
 	EndsAt                 time.Time
+	// Purchase: the checkout is confirmed and this is its GA4 purchase, not sent yet; EndsAt is
+	// when it is next tried.
+	Purchase bool
 }
 
 // Sweep says what one run of the hold releaser did.
@@ -24,6 +27,9 @@ type Sweep struct {
 	Suspended int // a payment is being processed
 	Skipped   int // claimed by another releaser, moved meanwhile, or no longer due
 	Failed    int // left for the next run
+	// The GA4 purchases of confirmed checkouts: sent, skipped (unknown measurement id), failed
+	// (retried later) or abandoned (too old for GA4, or the cart is gone).
+	PurchasesSent, PurchasesSkipped, PurchasesFailed, PurchasesAbandoned int
 	// OldestDue is how long ago the oldest due hold found ended (0 if none): the releaser's lag.
 	OldestDue time.Duration
 }
@@ -60,7 +66,7 @@ func (l *Lifecycle) ReleaseDue(ctx context.Context) (Sweep, error) {
 		}
 		batch, complete := l.releaseBatch(ctx, now, holds)
 		sweep.add(batch)
-		if !complete || len(holds) < releaseBatchSize || batch.Released+batch.Confirmed+batch.Suspended == 0 {
+		if !complete || len(holds) < releaseBatchSize || batch.progress() == 0 {
 			return sweep, nil
 		}
 	}
@@ -82,7 +88,7 @@ func (l *Lifecycle) releaseBatch(ctx context.Context, now time.Time, holds []Hol
 	for range min(releaseWorkers, len(holds)) {
 		wg.Go(func() {
 			for h := range next {
-				outcome := l.releaseHold(ctx, h, now)
+				outcome, purchase := l.releaseHold(ctx, h, now)
 				mu.Lock()
 				switch outcome {
 				case holdReleased:
@@ -95,6 +101,16 @@ func (l *Lifecycle) releaseBatch(ctx context.Context, now time.Time, holds []Hol
 					sweep.Failed++
 				case holdSkipped:
 					sweep.Skipped++
+				}
+				switch purchase {
+				case PurchaseOutcomeSent:
+					sweep.PurchasesSent++
+				case PurchaseOutcomeSkipped:
+					sweep.PurchasesSkipped++
+				case PurchaseOutcomeFailed:
+					sweep.PurchasesFailed++
+				case PurchaseOutcomeAbandoned:
+					sweep.PurchasesAbandoned++
 				}
 				mu.Unlock()
 			}
@@ -121,7 +137,16 @@ func (s *Sweep) add(b Sweep) {
 	s.Suspended += b.Suspended
 	s.Skipped += b.Skipped
 	s.Failed += b.Failed
+	s.PurchasesSent += b.PurchasesSent
+	s.PurchasesSkipped += b.PurchasesSkipped
+	s.PurchasesFailed += b.PurchasesFailed
+	s.PurchasesAbandoned += b.PurchasesAbandoned
 	s.OldestDue = max(s.OldestDue, b.OldestDue)
+}
+
+// progress is how many holds the sweep settled: a batch settling none ends the run.
+func (s Sweep) progress() int {
+	return s.Released + s.Confirmed + s.Suspended + s.PurchasesSent + s.PurchasesSkipped + s.PurchasesAbandoned
 }
 
 // holdOutcome is what one run did with one due hold.
@@ -133,23 +158,28 @@ const (
 	holdConfirmed                    // paid meanwhile: confirmed
 	holdSuspended                    // a payment under way: suspended, or checked again later
 	holdSkipped                      // left alone: not due, claimed by another, moved meanwhile, stale
+	holdPurchase                     // a confirmed checkout's purchase, tried (the PurchaseOutcome says how)
 )
 
 var movedTo = map[CheckoutStatus]holdOutcome{Released: holdReleased, Confirmed: holdConfirmed, Processing: holdSuspended}
 
-// releaseHold settles one due hold. A failure is logged and the hold moved behind the others,
-// for the next run.
-func (l *Lifecycle) releaseHold(ctx context.Context, h Hold, now time.Time) holdOutcome {
+// releaseHold settles one due hold, and the GA4 purchase of a checkout it finds paid. A failure
+// is logged and the hold moved behind the others, for the next run.
+func (l *Lifecycle) releaseHold(ctx context.Context, h Hold, now time.Time) (holdOutcome, PurchaseOutcome) {
 	log := l.log.With(slog.String("groupId", h.GroupIdentifier), slog.String("cartId", h.ShoppingCartIdentifier))
-	failed := func(what string, err error) holdOutcome {
+	failed := func(what string, err error) (holdOutcome, PurchaseOutcome) {
 		log.ErrorContext(ctx, what+"; the next run retries", slog.String("error", err.Error()))
 		if err := l.holds.Defer(ctx, h, now.Add(retryAfter)); err != nil {
 			log.ErrorContext(ctx, "could not move a failing hold behind the others", slog.String("error", err.Error()))
 		}
-		return holdFailed
+		return holdFailed, ""
 	}
 	cart, err := l.carts.Get(ctx, h.ShoppingCartIdentifier)
 	switch {
+	case errors.Is(err, ErrNotFound) && h.Purchase:
+		// A paid cart the cart service deleted: nothing is left to build the purchase from.
+		log.ErrorContext(ctx, "the cart of a purchase not yet sent is gone; giving the purchase up")
+		return l.forget(ctx, log, h), PurchaseOutcomeAbandoned
 	case errors.Is(err, ErrNotFound):
 		// The cart service deleted a cart whose checkout is not over: its bookings cannot be
 		// released with it. Left to support (the log and the failed count say so).
@@ -158,14 +188,16 @@ func (l *Lifecycle) releaseHold(ctx context.Context, h Hold, now time.Time) hold
 		return failed("could not read the cart of a due hold", err)
 	}
 	if cart.Checkout == nil || cart.Checkout.GroupIdentifier != h.GroupIdentifier {
-		return l.forget(ctx, log, h) // released, and the cart checked out anew since
+		return l.forget(ctx, log, h), "" // released, and the cart checked out anew since
 	}
 	state := cart.Checkout.WithDefaults(l.hold)
 	switch {
+	case state.Status == Confirmed && state.Purchase == PurchasePending:
+		return l.retryPurchase(ctx, log, h, cart.Identifier, state, now)
 	case state.Status == Confirmed:
-		return l.forget(ctx, log, h)
+		return l.forget(ctx, log, h), ""
 	case state.Status == PendingPayment && state.HoldEndsAt.Unix() > now.Unix():
-		return holdSkipped // not yet due (the index keeps whole seconds): the next run
+		return holdSkipped, "" // not yet due (the index keeps whole seconds): the next run
 	}
 	// Only one releaser acts: the others skip the hold while the claim runs.
 	claimed, err := l.holds.Claim(ctx, h, now, now.Add(claimLease))
@@ -173,7 +205,7 @@ func (l *Lifecycle) releaseHold(ctx context.Context, h Hold, now time.Time) hold
 		return failed("could not claim a due hold", err)
 	}
 	if !claimed {
-		return holdSkipped
+		return holdSkipped, ""
 	}
 	if state.Status == Processing {
 		// A suspended checkout: released or confirmed by Stripe's word, or checked again later.
@@ -185,17 +217,45 @@ func (l *Lifecycle) releaseHold(ctx context.Context, h Hold, now time.Time) hold
 			if err := l.holds.Defer(ctx, h, now.Add(ProcessingRecheck)); err != nil {
 				return failed("could not defer a suspended checkout's hold", err)
 			}
-			return holdSuspended
+			return holdSuspended, ""
 		}
 	}
-	to, err := l.release(ctx, h.ShoppingCartIdentifier, state, ReasonExpired)
+	t, err := l.release(ctx, h.ShoppingCartIdentifier, state, ReasonExpired)
 	switch {
 	case errors.Is(err, ErrCartChanged):
-		return holdSkipped // moved meanwhile by the webhook or the checkout
+		return holdSkipped, "" // moved meanwhile by the webhook or the checkout
 	case err != nil:
 		return failed("could not release a due hold", err)
 	}
-	return movedTo[to]
+	if t.Move.To == Confirmed && state.WantsPurchase() {
+		return holdConfirmed, l.sendPurchase(ctx, h.ShoppingCartIdentifier, t.confirmed(), releaserPurchaseBudget)
+	}
+	return movedTo[t.Move.To], ""
+}
+
+// retryPurchase sends the GA4 purchase of a confirmed checkout that nobody recorded as sent, or
+// gives it up once GA4 would no longer take it; a failure is tried again later, less often as
+// the purchase ages.
+func (l *Lifecycle) retryPurchase(ctx context.Context, log *slog.Logger, h Hold, cartID string, state State, now time.Time) (holdOutcome, PurchaseOutcome) {
+	claimed, err := l.holds.Claim(ctx, h, now, now.Add(claimLease))
+	if err != nil {
+		log.ErrorContext(ctx, "could not claim a purchase; the next run retries", slog.String("error", err.Error()))
+		return holdPurchase, PurchaseOutcomeFailed
+	}
+	if !claimed {
+		return holdSkipped, ""
+	}
+	age := now.Sub(state.ConfirmedAt)
+	if age > purchaseWindow {
+		return holdPurchase, l.abandonPurchase(ctx, cartID, state)
+	}
+	outcome := l.sendPurchase(ctx, cartID, state, releaserPurchaseBudget)
+	if outcome == PurchaseOutcomeFailed {
+		if err := l.holds.Defer(ctx, h, now.Add(purchaseRetryAfter(age))); err != nil {
+			log.ErrorContext(ctx, "could not defer a failing purchase", slog.String("error", err.Error()))
+		}
+	}
+	return holdPurchase, outcome
 }
 
 // forget removes the hold of a checkout that has ended.

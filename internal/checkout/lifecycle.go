@@ -21,6 +21,9 @@ const (
 	HoldEnded                     // removed: the checkout has ended
 	HoldAtEnd                     // set at the checkout's HoldEndsAt: the hold runs (again)
 	HoldRecheck                   // set ProcessingRecheck after the move: the releaser asks Stripe then
+	// HoldPurchase turns the hold into its confirmed checkout's GA4 purchase, due purchaseRetry
+	// after the move: the hold releaser sends the purchase if nobody recorded it sent by then.
+	HoldPurchase
 )
 
 // ProcessingRecheck is how long a suspended checkout waits before the hold releaser asks Stripe
@@ -93,4 +96,26 @@ type Transition struct {
 	PaymentIntentID string
 	Reason          CancellationReason // for Release
 	At              time.Time
+	// PurchaseDue is when the hold releaser first retries a HoldPurchase transition's purchase
+	// (mover.apply sets it: purchaseRetry after the move is made, whatever At says).
+	PurchaseDue time.Time
+}
+
+// Hold is what the transition does to the checkout's hold: a confirmation whose purchase is to
+// be sent to GA4 keeps it, as the purchase's retry.
+func (t Transition) Hold() HoldChange {
+	if t.Move.To == Confirmed && t.State.WantsPurchase() {
+		return HoldPurchase
+	}
+	return t.Move.Hold
+}
+
+// confirmed is the checkout as a Confirm transition leaves it.
+func (t Transition) confirmed() State {
+	s := t.State
+	s.Status, s.PaymentIntentID, s.ConfirmedAt = Confirmed, t.PaymentIntentID, t.At
+	if s.WantsPurchase() {
+		s.Purchase = PurchasePending
+	}
+	return s
 }

@@ -57,65 +57,93 @@ const maxMoveAttempts = 3
 // of the hold releaser. Its moves are those of lifecycle.go, each one transaction.
 type Lifecycle struct {
 	mover
-	bookings Bookings
-	holds    Holds
-	hold     time.Duration
+	bookings  Bookings
+	holds     Holds
+	analytics Analytics
+	hold      time.Duration
 }
 
-// NewLifecycle builds the lifecycle use case on its ports.
-func NewLifecycle(carts Carts, bookings Bookings, holds Holds, payments Payments, opts Options) *Lifecycle {
-	return &Lifecycle{mover: opts.mover(carts, payments), bookings: bookings, holds: holds, hold: opts.hold()}
+// NewLifecycle builds the lifecycle use case on its ports. A nil analytics knows no measurement
+// id: every purchase is skipped.
+func NewLifecycle(carts Carts, bookings Bookings, holds Holds, payments Payments, analytics Analytics, opts Options) *Lifecycle {
+	if analytics == nil {
+		analytics = noAnalytics{}
+	}
+	return &Lifecycle{mover: opts.mover(carts, payments), bookings: bookings, holds: holds, analytics: analytics, hold: opts.hold()}
+}
+
+type noAnalytics struct{}
+
+func (noAnalytics) SendPurchase(context.Context, Purchase) error { return ErrUnknownMeasurement }
+
+// EventResult is what an event did to its checkout, and to its GA4 purchase ("" when the event
+// confirmed nothing, or the checkout sends none).
+type EventResult struct {
+	Outcome  Outcome
+	Purchase PurchaseOutcome
 }
 
 // HandlePaymentEvent applies a Stripe event to its checkout, exactly once however often and in
 // whatever order Stripe delivers it: a move that does not start from its From state changes
 // nothing. An intent that succeeded but must not have (it is not its group's recorded intent,
-// or its group was released) is refunded in full.
-func (l *Lifecycle) HandlePaymentEvent(ctx context.Context, ev PaymentEvent) (Outcome, error) {
+// or its group was released) is refunded in full. A confirmation then sends the checkout's GA4
+// purchase, briefly: a purchase not sent then is the hold releaser's.
+func (l *Lifecycle) HandlePaymentEvent(ctx context.Context, ev PaymentEvent) (EventResult, error) {
 	pi := ev.Intent
 	move, handled := eventMoves[ev.Type]
 	if !handled || pi.GroupIdentifier == "" || pi.ShoppingCartIdentifier == "" {
-		return OutcomeIgnored, nil // another event, or another system's intent on the account
+		return EventResult{Outcome: OutcomeIgnored}, nil // another event, or another system's intent on the account
 	}
 	log := l.log.With(slog.String("eventId", ev.ID), slog.String("eventType", ev.Type),
 		slog.String("paymentIntentId", pi.ID), slog.String("groupId", pi.GroupIdentifier), slog.String("cartId", pi.ShoppingCartIdentifier))
 	for range maxMoveAttempts {
 		cart, err := l.carts.Get(ctx, pi.ShoppingCartIdentifier)
 		if err != nil && !errors.Is(err, ErrNotFound) {
-			return "", fmt.Errorf("read cart %s: %w", pi.ShoppingCartIdentifier, err)
+			return EventResult{}, fmt.Errorf("read cart %s: %w", pi.ShoppingCartIdentifier, err)
 		}
 		var state *State
 		if err == nil && cart.Checkout != nil && cart.Checkout.GroupIdentifier == pi.GroupIdentifier {
 			s := cart.Checkout.WithDefaults(l.hold)
 			state = &s
 		}
-		outcome, err := l.decide(ctx, log, ev, move, state)
-		if !errors.Is(err, ErrCartChanged) {
-			return outcome, err
+		outcome, t, err := l.decide(ctx, log, ev, move, state)
+		if errors.Is(err, ErrCartChanged) {
+			log.InfoContext(ctx, "the checkout changed while the event moved it; reading it again")
+			continue
 		}
-		log.InfoContext(ctx, "the checkout changed while the event moved it; reading it again")
+		if err != nil {
+			return EventResult{}, err
+		}
+		result := EventResult{Outcome: outcome}
+		if outcome == OutcomeConfirmed && t.State.WantsPurchase() {
+			result.Purchase = l.sendPurchase(ctx, pi.ShoppingCartIdentifier, t.confirmed(), purchaseBudget)
+		}
+		return result, nil
 	}
-	return "", fmt.Errorf("checkout %s kept changing under event %s", pi.GroupIdentifier, ev.ID)
+	return EventResult{}, fmt.Errorf("checkout %s kept changing under event %s", pi.GroupIdentifier, ev.ID)
 }
 
-// decide applies ev to the checkout state (nil: the group is no longer its cart's checkout).
-func (l *Lifecycle) decide(ctx context.Context, log *slog.Logger, ev PaymentEvent, move Move, state *State) (Outcome, error) {
+// decide applies ev to the checkout state (nil: the group is no longer its cart's checkout) and
+// returns the transition it made, if any.
+func (l *Lifecycle) decide(ctx context.Context, log *slog.Logger, ev PaymentEvent, move Move, state *State) (Outcome, Transition, error) {
 	pi := ev.Intent
 	switch {
 	case state == nil:
 		if ev.Type == EventSucceeded {
-			return l.paidWithoutCheckout(ctx, log, pi)
+			outcome, err := l.paidWithoutCheckout(ctx, log, pi)
+			return outcome, Transition{}, err
 		}
-		return OutcomeUnchanged, nil
+		return OutcomeUnchanged, Transition{}, nil
 	case state.PaymentIntentID != "" && state.PaymentIntentID != pi.ID,
 		state.AmountMinor != pi.AmountMinor || state.Currency != pi.Currency:
 		// Not the intent the checkout recorded, or not for the amount it stored.
 		if ev.Type == EventSucceeded {
-			return l.refund(ctx, log, pi, "not the checkout's recorded payment intent")
+			outcome, err := l.refund(ctx, log, pi, "not the checkout's recorded payment intent")
+			return outcome, Transition{}, err
 		}
-		return OutcomeUnchanged, nil
+		return OutcomeUnchanged, Transition{}, nil
 	case !move.Allows(state.Status):
-		return OutcomeUnchanged, nil // a duplicate, or late: Stripe does not keep the order of events
+		return OutcomeUnchanged, Transition{}, nil // a duplicate, or late: Stripe does not keep the order of events
 	}
 	t := Transition{Move: move, CartID: pi.ShoppingCartIdentifier, State: *state, PaymentIntentID: pi.ID, At: ev.Created}
 	if move.To == Released {
@@ -126,9 +154,9 @@ func (l *Lifecycle) decide(ctx context.Context, log *slog.Logger, ev PaymentEven
 		}
 	}
 	if err := l.apply(ctx, t); err != nil {
-		return "", err
+		return "", Transition{}, err
 	}
-	return moveOutcomes[move.To], nil
+	return moveOutcomes[move.To], t, nil
 }
 
 // paidWithoutCheckout settles an intent that succeeded although its group is no longer on its

@@ -27,6 +27,11 @@ type Carts interface {
 	// (lifecycle.go). It returns ErrCartChanged, having written nothing, when the cart no longer
 	// carries the checkout as the transition read it.
 	Apply(ctx context.Context, t Transition) error
+	// RecordPurchase records the outcome of a confirmed checkout's GA4 purchase, provided the
+	// cart still carries the group with its purchase pending, and removes the purchase's entry in
+	// the holds table. It returns ErrCartChanged when the purchase was recorded already or the
+	// cart no longer carries the group; the entry is removed all the same.
+	RecordPurchase(ctx context.Context, cartID, groupID string, status PurchaseStatus, at time.Time) error
 }
 
 // Bookings reads the bookings of a group.
@@ -34,6 +39,9 @@ type Bookings interface {
 	// OfGroup returns the group's bookings (none for a group nobody wrote). The index behind it
 	// is eventually consistent: a booking written or changed a moment ago may read as before.
 	OfGroup(ctx context.Context, groupID string) ([]Booking, error)
+	// Read returns the bookings of the codes given, read strongly consistently; a code without a
+	// booking is left out.
+	Read(ctx context.Context, codes []string) ([]Booking, error)
 }
 
 // Customizations reads affiliate customizations.
@@ -86,8 +94,16 @@ type Payments interface {
 // Every Payments call may also fail with ErrKeyPoisoned (a create whose idempotency key must
 // not be used again) or ErrCustomerMissing (Stripe does not know the customer named).
 
-// Holds finds the checkouts whose hold has ended. A hold exists while its checkout is pending;
-// the lifecycle's moves start and end it in their transactions (Carts.Begin, Carts.Apply).
+// Analytics is GA4's Measurement Protocol.
+type Analytics interface {
+	// SendPurchase sends one purchase event. ErrUnknownMeasurement: no API secret is configured
+	// for its measurement id, and nothing was sent.
+	SendPurchase(ctx context.Context, p Purchase) error
+}
+
+// Holds finds the checkouts whose hold has ended. A hold exists while its checkout is pending,
+// and after it while its GA4 purchase is (Hold.Purchase); the lifecycle's moves start, change
+// and end it in their transactions (Carts.Begin, Carts.Apply, Carts.RecordPurchase).
 type Holds interface {
 	// Due returns up to limit holds that ended at or before now, the longest ended first within
 	// each part of the index (not overall).

@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/winktravel/checkout/internal/checkout"
+	"github.com/winktravel/checkout/internal/ga4"
 )
 
 // Config is the checkout function's configuration.
@@ -53,6 +55,19 @@ type Lifecycle struct {
 	BookingsTable string
 	HoldsTable    string
 	CheckoutHold  time.Duration
+	GA4
+}
+
+// GA4 is where confirmed checkouts' purchases go (docs/ga4.md).
+type GA4 struct {
+	// GA4Endpoint is the Measurement Protocol's collect URL (GA4_ENDPOINT; default Google's).
+	GA4Endpoint string
+	// GA4SecretsARN names the Secrets Manager secret holding the API secrets, a JSON object from
+	// measurement id to secret (GA4_API_SECRETS_ARN); GA4Secrets is that JSON itself, used
+	// when the ARN is empty (GA4_API_SECRETS: local runs and tests only). With neither, every
+	// purchase is skipped.
+	GA4SecretsARN string
+	GA4Secrets    string
 }
 
 // Webhook is the Stripe webhook function's configuration.
@@ -137,6 +152,7 @@ func WebhookFromEnv(getenv func(string) string) (Webhook, error) {
 	}
 	c.LocalMode = r.localMode()
 	c.CheckoutHold = r.checkoutHold(c.LocalMode)
+	c.GA4 = r.ga4(c.LocalMode)
 	c.LogLevel = r.logLevel()
 	return c, r.err()
 }
@@ -151,6 +167,7 @@ func ReleaserFromEnv(getenv func(string) string) (Releaser, error) {
 	}
 	c.LocalMode = r.localMode()
 	c.CheckoutHold = r.checkoutHold(c.LocalMode)
+	c.GA4 = r.ga4(c.LocalMode)
 	c.LogLevel = r.logLevel()
 	return c, r.err()
 }
@@ -188,6 +205,30 @@ func (r *reader) lifecycle() Lifecycle {
 		BookingsTable: r.get("BOOKINGS_TABLE", DefaultBookingsTable),
 		HoldsTable:    r.get("HOLDS_TABLE", DefaultHoldsTable),
 	}
+}
+
+// ga4 reads the GA4 settings: an https endpoint (http only to a loopback address or in local
+// mode: the local collector), the secrets' ARN or, locally, the secrets themselves.
+func (r *reader) ga4(local bool) GA4 {
+	g := GA4{
+		GA4Endpoint:   r.get("GA4_ENDPOINT", ga4.DefaultEndpoint),
+		GA4SecretsARN: r.get("GA4_API_SECRETS_ARN", ""),
+		GA4Secrets:    r.get("GA4_API_SECRETS", ""),
+	}
+	u, err := url.Parse(g.GA4Endpoint)
+	plain := u != nil && u.Scheme == "http" && (local || isLoopback(u.Hostname()))
+	if err != nil || u.Host == "" || !(u.Scheme == "https" || plain) || u.RawQuery != "" {
+		r.fail(errors.New("GA4_ENDPOINT must be an absolute https URL without a query (http only to a local collector)"))
+	}
+	if g.GA4SecretsARN != "" && !strings.HasPrefix(g.GA4SecretsARN, "arn:") {
+		r.fail(errors.New("GA4_API_SECRETS_ARN must be a Secrets Manager ARN"))
+	}
+	if g.GA4SecretsARN == "" {
+		if _, err := ga4.ParseSecrets(g.GA4Secrets); err != nil {
+			r.fail(fmt.Errorf("GA4_API_SECRETS: %w", err))
+		}
+	}
+	return g
 }
 
 func (r *reader) stripe() Stripe {
@@ -245,6 +286,11 @@ func (r *reader) logLevel() slog.Level {
 		r.fail(errors.New("LOG_LEVEL must be DEBUG, INFO, WARN or ERROR"))
 	}
 	return level
+}
+
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
 }
 
 func isHTTPURL(s string) bool {

@@ -103,3 +103,47 @@ func TestCheckoutHold(t *testing.T) {
 		}
 	}
 }
+
+// The GA4 settings of the webhook and the hold releaser: Google's endpoint by default, https
+// only (http to a local collector), the secrets' ARN or valid local JSON, never echoed.
+func TestGA4Settings(t *testing.T) {
+	const arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:stripe-AbCdEf"
+	base := map[string]string{"STRIPE_SECRET_ARN": arn, "STRIPE_WEBHOOK_SECRET_ARN": arn}
+	for _, tc := range []struct {
+		name string
+		vars map[string]string
+		ok   bool
+	}{
+		{"defaults", nil, true},
+		{"EU endpoint", map[string]string{"GA4_ENDPOINT": "https://region1.google-analytics.com/mp/collect"}, true},
+		{"local collector", map[string]string{"GA4_ENDPOINT": "http://127.0.0.1:4000/mp/collect"}, true},
+		{"plain http elsewhere", map[string]string{"GA4_ENDPOINT": "http://collector.example.com/mp/collect"}, false},
+		{"plain http in local mode", map[string]string{"GA4_ENDPOINT": "http://collector:4000/mp/collect", "LOCAL_MODE": "true"}, true},
+		{"endpoint with a query", map[string]string{"GA4_ENDPOINT": "https://www.google-analytics.com/mp/collect?api_secret=x"}, false},
+		{"secrets ARN", map[string]string{"GA4_API_SECRETS_ARN": arn}, true},
+		{"secrets not an ARN", map[string]string{"GA4_API_SECRETS_ARN": "ga4-secrets"}, false},
+		{"local secrets", map[string]string{"GA4_API_SECRETS": `{"G-XHFTY1BDSD":"s3cr3t"}`}, true},
+		{"local secrets not JSON", map[string]string{"GA4_API_SECRETS": `G-XHFTY1BDSD=s3cr3t`}, false},
+	} {
+		vars := map[string]string{}
+		for k, v := range base {
+			vars[k] = v
+		}
+		for k, v := range tc.vars {
+			vars[k] = v
+		}
+		hook, hookErr := config.WebhookFromEnv(getenv(vars))
+		rel, relErr := config.ReleaserFromEnv(getenv(vars))
+		for fn, err := range map[string]error{"webhook": hookErr, "releaser": relErr} {
+			if (err == nil) != tc.ok {
+				t.Errorf("%s, %s: %v, want ok=%v", tc.name, fn, err, tc.ok)
+			}
+			if err != nil && strings.Contains(err.Error(), "s3cr3t") {
+				t.Errorf("%s, %s: the error shows the secret: %v", tc.name, fn, err)
+			}
+		}
+		if tc.name == "defaults" && (hook.GA4Endpoint != "https://www.google-analytics.com/mp/collect" || rel.GA4Endpoint != hook.GA4Endpoint) {
+			t.Errorf("default endpoints %q and %q", hook.GA4Endpoint, rel.GA4Endpoint)
+		}
+	}
+}

@@ -51,6 +51,44 @@ func (b *Bookings) OfGroup(ctx context.Context, groupID string) ([]checkout.Book
 	return bookings, nil
 }
 
+// maxBatchGet is how many keys one BatchGetItem takes.
+const maxBatchGet = 100
+
+// Read gets the bookings of codes with strongly consistent reads, in batches of 100, retrying
+// the keys DynamoDB leaves unprocessed until ctx ends.
+func (b *Bookings) Read(ctx context.Context, codes []string) ([]checkout.Booking, error) {
+	bookings := make([]checkout.Booking, 0, len(codes))
+	for start := 0; start < len(codes); start += maxBatchGet {
+		keys := make([]map[string]types.AttributeValue, 0, min(maxBatchGet, len(codes)-start))
+		for _, code := range codes[start:min(start+maxBatchGet, len(codes))] {
+			keys = append(keys, map[string]types.AttributeValue{"bookingCode": stringValue(code)})
+		}
+		request := map[string]types.KeysAndAttributes{b.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
+		for len(request) > 0 {
+			out, err := b.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: request})
+			if err != nil {
+				return nil, fmt.Errorf("read bookings: %w", err)
+			}
+			for _, item := range out.Responses[b.table] {
+				var r bookingRecord
+				if err := attributevalue.UnmarshalMap(item, &r); err != nil {
+					return nil, fmt.Errorf("decode booking: %w", err)
+				}
+				bookings = append(bookings, r.booking())
+			}
+			request = out.UnprocessedKeys
+			if len(request) > 0 { // throttled: back off a little before the rest
+				select {
+				case <-ctx.Done():
+					return nil, fmt.Errorf("read bookings: %w", ctx.Err())
+				case <-time.After(25 * time.Millisecond):
+				}
+			}
+		}
+	}
+	return bookings, nil
+}
+
 func (r bookingRecord) booking() checkout.Booking {
 	created, _ := time.Parse(time.RFC3339, r.CreatedAt) // informative only
 	return checkout.Booking{

@@ -9,6 +9,7 @@ import (
 	"hash/fnv"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -269,6 +270,11 @@ func (c *Carts) Apply(ctx context.Context, t checkout.Transition) error {
 		names["#confirmedAt"] = "confirmedAt"
 		values[":to"], values[":intent"], values[":at"] = stringValue(string(m.To)), stringValue(t.PaymentIntentID), stringValue(at)
 		set = append(set, "#checkout.#lifecycle = :to", "#checkout.#pi = :intent", "#checkout.#confirmedAt = :at")
+		if t.Hold() == checkout.HoldPurchase {
+			names["#purchase"] = "purchase"
+			values[":purchase"] = stringValue(string(checkout.PurchasePending))
+			set = append(set, "#checkout.#purchase = :purchase")
+		}
 	case checkout.Processing:
 		values[":to"], values[":intent"] = stringValue(string(m.To)), stringValue(t.PaymentIntentID)
 		set = append(set, "#checkout.#lifecycle = :to", "#checkout.#pi = :intent")
@@ -295,9 +301,23 @@ func (c *Carts) Apply(ctx context.Context, t checkout.Transition) error {
 	}})
 
 	holdKey := map[string]types.AttributeValue{"groupIdentifier": stringValue(state.GroupIdentifier)}
-	switch m.Hold {
+	switch t.Hold() {
 	case checkout.HoldEnded:
 		items = append(items, types.TransactWriteItem{Delete: &types.Delete{TableName: &c.holds, Key: holdKey}})
+	case checkout.HoldPurchase:
+		// The hold becomes the purchase's retry, unclaimed: due when the webhook's attempt is
+		// long over.
+		items = append(items, types.TransactWriteItem{Update: &types.Update{
+			TableName:        &c.holds,
+			Key:              holdKey,
+			UpdateExpression: aws.String("SET #shard = :shard, #endsAt = :endsAt, #cart = :cart, #purchase = :true REMOVE #claimedUntil"),
+			ExpressionAttributeNames: map[string]string{"#shard": "holdShard", "#endsAt": "holdEndsAt", "#cart": "shoppingCartIdentifier",
+				"#purchase": "purchase", "#claimedUntil": "claimedUntil"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":shard": stringValue(HoldShard(state.GroupIdentifier)), ":endsAt": numberValue(t.PurchaseDue.Unix()),
+				":cart": stringValue(t.CartID), ":true": &types.AttributeValueMemberBOOL{Value: true},
+			},
+		}})
 	case checkout.HoldAtEnd, checkout.HoldRecheck:
 		// An update, not a put: a releaser's claim on the hold stays.
 		ends := state.HoldEndsAt
@@ -358,6 +378,42 @@ func (c *Carts) Apply(ctx context.Context, t checkout.Transition) error {
 	}
 	if err != nil {
 		return fmt.Errorf("%s group %s: %w", m.Name, state.GroupIdentifier, err)
+	}
+	return nil
+}
+
+// RecordPurchase sets the checkout's purchase status, provided it is still pending on the
+// group, and deletes the purchase's entry in the holds table, in one transaction. When the
+// condition fails (recorded already, or the cart no longer carries the group) the entry is
+// deleted alone and ErrCartChanged returned.
+func (c *Carts) RecordPurchase(ctx context.Context, cartID, groupID string, status checkout.PurchaseStatus, at time.Time) error {
+	holdKey := map[string]types.AttributeValue{"groupIdentifier": stringValue(groupID)}
+	_, err := c.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		TransactItems: []types.TransactWriteItem{{Update: &types.Update{
+			TableName:           &c.carts,
+			Key:                 c.cartKey(cartID),
+			UpdateExpression:    aws.String("SET #checkout.#purchase = :status, #checkout.#purchaseAt = :at"),
+			ConditionExpression: aws.String("#checkout.#group = :group AND #checkout.#purchase = :pending"),
+			ExpressionAttributeNames: map[string]string{
+				"#checkout": "checkout", "#group": "groupIdentifier", "#purchase": "purchase", "#purchaseAt": "purchaseRecordedAt",
+			},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":status": stringValue(string(status)), ":at": stringValue(at.UTC().Format("2006-01-02T15:04:05.000Z07:00")),
+				":group": stringValue(groupID), ":pending": stringValue(string(checkout.PurchasePending)),
+			},
+		}}, {Delete: &types.Delete{TableName: &c.holds, Key: holdKey}}},
+		ClientRequestToken: aws.String(callToken()),
+	})
+	var canceled *types.TransactionCanceledException
+	if errors.As(err, &canceled) && len(canceled.CancellationReasons) > 0 &&
+		aws.ToString(canceled.CancellationReasons[0].Code) == "ConditionalCheckFailed" {
+		if _, err := c.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &c.holds, Key: holdKey}); err != nil {
+			return fmt.Errorf("remove the purchase entry of group %s: %w", groupID, err)
+		}
+		return checkout.ErrCartChanged
+	}
+	if err != nil {
+		return fmt.Errorf("record the purchase of group %s as %s: %w", groupID, status, err)
 	}
 	return nil
 }

@@ -79,7 +79,7 @@ func (h *Holds) dueInShard(ctx context.Context, shard string, now time.Time, lim
 		}
 		holds = append(holds, checkout.Hold{
 			GroupIdentifier: r.GroupIdentifier, ShoppingCartIdentifier: r.ShoppingCartIdentifier,
-			EndsAt: time.Unix(r.HoldEndsAt, 0).UTC(),
+			EndsAt: time.Unix(r.HoldEndsAt, 0).UTC(), Purchase: r.Purchase,
 		})
 	}
 	return holds, nil

@@ -67,6 +67,7 @@ type checkoutRecord struct {
 	ExpiresAt                 int64    `dynamodbav:"expiresAt,omitempty"`
 	CustomerID                string   `dynamodbav:"customerId,omitempty"`
 	PaymentIntentID           string   `dynamodbav:"paymentIntentId,omitempty"`
+	Purchase                  string   `dynamodbav:"purchase,omitempty"` // the GA4 purchase's status
 }
 
 type bookingRecord struct {
@@ -108,6 +109,8 @@ type holdRecord struct {
 	HoldShard              string `dynamodbav:"holdShard"`
 	HoldEndsAt             int64  `dynamodbav:"holdEndsAt"`
 	ShoppingCartIdentifier string `dynamodbav:"shoppingCartIdentifier"`
+	// Purchase marks the entry of a confirmed checkout whose GA4 purchase is not yet sent.
+	Purchase bool `dynamodbav:"purchase,omitempty"`
 }
 
 func (r cartRecord) cart() (checkout.Cart, error) {
@@ -130,9 +133,14 @@ func (r cartRecord) cart() (checkout.Cart, error) {
 		if err != nil {
 			return checkout.Cart{}, err
 		}
-		var holdEnds time.Time
+		var holdEnds, confirmed time.Time
 		if r.Checkout.HoldEndsAt != "" {
 			if holdEnds, err = time.Parse(time.RFC3339Nano, r.Checkout.HoldEndsAt); err != nil {
+				return checkout.Cart{}, err
+			}
+		}
+		if r.Checkout.ConfirmedAt != "" {
+			if confirmed, err = time.Parse(time.RFC3339Nano, r.Checkout.ConfirmedAt); err != nil {
 				return checkout.Cart{}, err
 			}
 		}
@@ -154,6 +162,8 @@ func (r cartRecord) cart() (checkout.Cart, error) {
 			ExpiresAt:                 r.Checkout.ExpiresAt,
 			CustomerID:                r.Checkout.CustomerID,
 			PaymentIntentID:           r.Checkout.PaymentIntentID,
+			ConfirmedAt:               confirmed,
+			Purchase:                  checkout.PurchaseStatus(r.Checkout.Purchase),
 		}
 	}
 	return c, nil

@@ -21,7 +21,7 @@ import (
 
 // PaymentEventHandler is the use case the webhook serves.
 type PaymentEventHandler interface {
-	HandlePaymentEvent(ctx context.Context, ev checkout.PaymentEvent) (checkout.Outcome, error)
+	HandlePaymentEvent(ctx context.Context, ev checkout.PaymentEvent) (checkout.EventResult, error)
 }
 
 // WebhookConfig configures the Stripe webhook handler.
@@ -91,7 +91,7 @@ func (h *WebhookHandler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPR
 		return resp, nil
 	}
 	log = log.With(slog.String("eventId", event.ID), slog.String("eventType", event.Type))
-	outcome, err := h.handle(ctx, event)
+	result, err := h.handle(ctx, event)
 	if err != nil {
 		resp, kind := problemResponse(h.problemTypeBase, err, instance, requestID)
 		attrs := []any{slog.Int("status", resp.StatusCode), slog.String("error", err.Error()), slog.Duration("duration", time.Since(start))}
@@ -102,8 +102,12 @@ func (h *WebhookHandler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPR
 		}
 		return resp, nil
 	}
-	log.InfoContext(ctx, "webhook handled", slog.String("outcome", string(outcome)), slog.Int("status", http.StatusOK),
-		slog.Duration("duration", time.Since(start)))
+	attrs := []any{slog.String("outcome", string(result.Outcome))}
+	if result.Purchase != "" {
+		attrs = append(attrs, slog.String("purchase", string(result.Purchase)))
+	}
+	attrs = append(attrs, slog.Int("status", http.StatusOK), slog.Duration("duration", time.Since(start)))
+	log.InfoContext(ctx, "webhook handled", attrs...)
 	return events.APIGatewayV2HTTPResponse{
 		StatusCode: http.StatusOK,
 		Headers:    map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store"},
@@ -167,13 +171,13 @@ type eventIntent struct {
 }
 
 // handle passes a PaymentIntent event to the use case; any other event is ignored.
-func (h *WebhookHandler) handle(ctx context.Context, event signedEvent) (checkout.Outcome, error) {
+func (h *WebhookHandler) handle(ctx context.Context, event signedEvent) (checkout.EventResult, error) {
 	if !strings.HasPrefix(event.Type, "payment_intent.") {
-		return checkout.OutcomeIgnored, nil
+		return checkout.EventResult{Outcome: checkout.OutcomeIgnored}, nil
 	}
 	var pi eventIntent
 	if err := json.Unmarshal(event.Object, &pi); err != nil || pi.Object != "payment_intent" || pi.ID == "" {
-		return "", checkout.Invalid(checkout.FieldError{Field: "data.object", Message: "must be a payment intent"})
+		return checkout.EventResult{}, checkout.Invalid(checkout.FieldError{Field: "data.object", Message: "must be a payment intent"})
 	}
 	return h.events.HandlePaymentEvent(ctx, checkout.PaymentEvent{
 		ID: event.ID, Type: event.Type, Created: time.Unix(event.Created, 0).UTC(),

@@ -3,6 +3,7 @@ package tables
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -425,5 +426,50 @@ func TestTemplateSchedulesTheHoldReleaser(t *testing.T) {
 	}
 	if timeout, err := strconv.Atoi(scalarOf(field(props, "Timeout"))); err != nil || timeout >= 60 {
 		t.Errorf("Timeout %d (%v), want under a minute (the schedule's interval)", timeout, err)
+	}
+}
+
+// grants returns the resources (as the template writes them: "BookingsTable.Arn" for a GetAtt,
+// "Ga4ApiSecrets" for a Ref) on which fn's policies allow action.
+func grants(fn *yaml.Node, action string) []string {
+	var out []string
+	for _, p := range items(field(field(fn, "Properties"), "Policies")) {
+		for _, st := range items(field(p, "Statement")) {
+			if scalarOf(field(st, "Effect")) == "Allow" && slices.Contains(scalars(field(st, "Action")), action) {
+				out = append(out, scalars(field(st, "Resource"))...)
+			}
+		}
+	}
+	return out
+}
+
+// The webhook and the hold releaser send GA4 purchases: each reads the GA4 API secrets (their
+// ARN in its environment, GetSecretValue on exactly that secret), reads bookings by code
+// (BatchGetItem), and updates and deletes entries of the holds table.
+func TestTemplateLetsTheLifecycleSendPurchases(t *testing.T) {
+	doc := projectTemplate(t)
+	if resourcesOfType(doc, "AWS::SecretsManager::Secret")["Ga4ApiSecrets"] == nil {
+		t.Fatal("no AWS::SecretsManager::Secret Ga4ApiSecrets")
+	}
+	functions := resourcesOfType(doc, "AWS::Serverless::Function")
+	for _, name := range []string{"StripeWebhookFunction", "ReleaseHoldsFunction"} {
+		fn := functions[name]
+		vars := field(field(field(field(fn, "Properties"), "Environment"), "Variables"), "GA4_API_SECRETS_ARN")
+		if vars == nil || vars.Tag != "!Ref" || vars.Value != "Ga4ApiSecrets" {
+			t.Errorf("%s: GA4_API_SECRETS_ARN is not !Ref Ga4ApiSecrets", name)
+		}
+		for _, g := range []struct{ action, resource string }{
+			{"secretsmanager:GetSecretValue", "Ga4ApiSecrets"},
+			{"dynamodb:BatchGetItem", "BookingsTable.Arn"},
+			{"dynamodb:UpdateItem", "HoldsTable.Arn"},
+			{"dynamodb:DeleteItem", "HoldsTable.Arn"},
+		} {
+			if !slices.Contains(grants(fn, g.action), g.resource) {
+				t.Errorf("%s may not %s on %s", name, g.action, g.resource)
+			}
+		}
+	}
+	if got := grants(functions["CheckoutFunction"], "secretsmanager:GetSecretValue"); slices.Contains(got, "Ga4ApiSecrets") {
+		t.Error("the checkout function may read the GA4 API secrets, which it never sends")
 	}
 }

@@ -93,13 +93,15 @@ func (e *Env) BookingsOfGroup(ctx context.Context, group string) ([]Item, error)
 	return items, nil
 }
 
-// String returns a string or number attribute's text, "" for anything else.
+// String returns a string, number or boolean attribute's text, "" for anything else.
 func String(av types.AttributeValue) string {
 	switch v := av.(type) {
 	case *types.AttributeValueMemberS:
 		return v.Value
 	case *types.AttributeValueMemberN:
 		return v.Value
+	case *types.AttributeValueMemberBOOL:
+		return strconv.FormatBool(v.Value)
 	}
 	return ""
 }
