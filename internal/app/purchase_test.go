@@ -11,6 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
 	"github.com/winktravel/checkout/internal/app"
 	"github.com/winktravel/checkout/internal/checkout"
 	"github.com/winktravel/checkout/internal/sample"
@@ -373,5 +377,63 @@ func TestLargestPurchaseWithinLimits(t *testing.T) {
 	}
 	if n := len(h.ga4.ReceivedFor(group)[0].Body); n > 130_000 {
 		t.Errorf("the body is %d bytes", n)
+	}
+}
+
+// The GA4 API secrets from Secrets Manager; a secret that cannot be read, or is not the
+// documented JSON, never fails the webhook's cold start nor a confirmation: the purchase waits,
+// pending, for a cold start that can read it.
+func TestGA4SecretsFromSecretsManager(t *testing.T) {
+	ctx := context.Background()
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := func(name, value string) string {
+		out, err := secretsmanager.NewFromConfig(awsCfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+			Name: aws.String(name + time.Now().Format("150405.000000")), SecretString: aws.String(value),
+		})
+		if err != nil {
+			t.Fatalf("create secret: %v", err)
+		}
+		return aws.ToString(out.ARN)
+	}
+	tests := []struct {
+		name, arn, purchase string
+	}{
+		{"readable", create("checkout/ga4-", `{"`+testenv.GA4MeasurementID+`":"`+testenv.GA4APISecret+`"}`), "SENT"},
+		{"missing", "arn:aws:secretsmanager:us-east-1:123456789012:secret:ga4-does-not-exist-AbCdEf", "PENDING"},
+		{"not the JSON", create("checkout/ga4-bad-", "G-XHFTY1BDSD=s3cr3t-value"), "PENDING"},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := holdHarness(t)
+			hook := h.settings
+			h.settings = func(k string) string {
+				switch k {
+				case "GA4_API_SECRETS_ARN":
+					return tc.arn
+				case "GA4_API_SECRETS":
+					return ""
+				}
+				return hook(k)
+			}
+			cartID, owner := fmt.Sprintf("ga4-secret-%d", i), fmt.Sprintf("traveller-ga4-secret-%d", i)
+			putCart(t, cartSpec{id: cartID, owner: owner, items: []itemSpec{{amount: "33"}}})
+			group := h.mustCheckout(owner, checkoutBody(cartID, ga4IDs))["groupIdentifier"].(string)
+			mustReceive(t, h.deliver(checkout.EventSucceeded, h.intentOf(cartID, "succeeded")))
+			if s := str(stateOf(getCart(t, cartID))["status"]); s != "CONFIRMED" {
+				t.Fatalf("the checkout is %s, want CONFIRMED", s)
+			}
+			if got := purchaseOf(t, cartID); got != tc.purchase {
+				t.Errorf("the purchase is %q, want %q", got, tc.purchase)
+			}
+			if n := len(h.ga4.ReceivedFor(group)); (tc.purchase == "SENT") != (n == 1) {
+				t.Errorf("%d purchases received", n)
+			}
+			if strings.Contains(h.logs.String(), "s3cr3t") || strings.Contains(h.logs.String(), testenv.GA4APISecret) {
+				t.Error("a GA4 secret reached the logs")
+			}
+		})
 	}
 }

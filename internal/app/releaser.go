@@ -2,14 +2,12 @@ package app
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/winktravel/checkout/internal/checkout"
 	"github.com/winktravel/checkout/internal/config"
-	"github.com/winktravel/checkout/internal/ga4"
 )
 
 // Releaser is the assembled hold releaser: one run releases the checkouts whose hold has ended.
@@ -26,15 +24,13 @@ func NewReleaser(ctx context.Context, cfg config.Releaser, logger *slog.Logger, 
 		return nil, err
 	}
 	var (
-		stripeKey      string
-		analytics      *ga4.Client
-		keyErr, ga4Err error
-		wg             sync.WaitGroup
+		analytics checkout.Analytics
+		wg        sync.WaitGroup
 	)
-	wg.Go(func() { analytics, ga4Err = newAnalytics(ctx, awsCfg, cfg.GA4) })
-	stripeKey, keyErr = secretValue(ctx, awsCfg, cfg.StripeSecretARN, cfg.StripeSecretKey, "Stripe secret")
+	wg.Go(func() { analytics = newAnalytics(ctx, awsCfg, cfg.GA4, logger) })
+	stripeKey, err := secretValue(ctx, awsCfg, cfg.StripeSecretARN, cfg.StripeSecretKey, "Stripe secret")
 	wg.Wait()
-	if err := errors.Join(keyErr, ga4Err); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	stripe, err := newStripe(stripeKey, cfg.Stripe, config.DefaultStripeEphemeralKeyVersion)

@@ -19,7 +19,7 @@ import (
 )
 
 // newLifecycle wires the lifecycle use case on its tables.
-func newLifecycle(db *dynamodb.Client, tables config.Lifecycle, stripe *payments.Stripe, analytics *ga4.Client, opts checkout.Options) *checkout.Lifecycle {
+func newLifecycle(db *dynamodb.Client, tables config.Lifecycle, stripe *payments.Stripe, analytics checkout.Analytics, opts checkout.Options) *checkout.Lifecycle {
 	return checkout.NewLifecycle(
 		dynamo.NewCarts(db, tables.CartsTable, tables.BookingsTable, tables.HoldsTable),
 		dynamo.NewBookings(db, tables.BookingsTable),
@@ -31,17 +31,20 @@ func newLifecycle(db *dynamodb.Client, tables config.Lifecycle, stripe *payments
 }
 
 // newAnalytics reads the GA4 API secrets (Secrets Manager, or the local setting) and returns
-// the Measurement Protocol client. A secret that is not the documented JSON fails the cold start.
-func newAnalytics(ctx context.Context, awsCfg aws.Config, cfg config.GA4) (*ga4.Client, error) {
+// the Measurement Protocol client. Analytics never stops a confirmation: a secret that cannot be
+// read or is not the documented JSON is logged, and every purchase then fails (they stay pending,
+// retried by the hold releaser after the next cold start) instead of failing this one.
+func newAnalytics(ctx context.Context, awsCfg aws.Config, cfg config.GA4, logger *slog.Logger) checkout.Analytics {
 	text, err := secretValue(ctx, awsCfg, cfg.GA4SecretsARN, cfg.GA4Secrets, "GA4 API secrets")
-	if err != nil {
-		return nil, err
+	var secrets map[string]string
+	if err == nil {
+		secrets, err = ga4.ParseSecrets(text)
 	}
-	secrets, err := ga4.ParseSecrets(text)
 	if err != nil {
-		return nil, err
+		logger.ErrorContext(ctx, "no GA4 API secrets: purchases wait for a cold start that can read them", slog.String("error", err.Error()))
+		return ga4.Unavailable(err)
 	}
-	return ga4.New(cfg.GA4Endpoint, secrets, nil), nil
+	return ga4.New(cfg.GA4Endpoint, secrets, nil)
 }
 
 // Webhook is the assembled Stripe webhook function.
@@ -59,18 +62,18 @@ func NewWebhook(ctx context.Context, cfg config.Webhook, logger *slog.Logger) (*
 		return nil, err
 	}
 	var (
-		stripeKey, signingSecret  string
-		analytics                 *ga4.Client
-		keyErr, secretErr, ga4Err error
-		wg                        sync.WaitGroup
+		stripeKey, signingSecret string
+		analytics                checkout.Analytics
+		keyErr, secretErr        error
+		wg                       sync.WaitGroup
 	)
 	wg.Go(func() {
 		stripeKey, keyErr = secretValue(ctx, awsCfg, cfg.StripeSecretARN, cfg.StripeSecretKey, "Stripe secret")
 	})
-	wg.Go(func() { analytics, ga4Err = newAnalytics(ctx, awsCfg, cfg.GA4) })
+	wg.Go(func() { analytics = newAnalytics(ctx, awsCfg, cfg.GA4, logger) })
 	signingSecret, secretErr = secretValue(ctx, awsCfg, cfg.WebhookSecretARN, cfg.WebhookSecret, "Stripe webhook signing secret")
 	wg.Wait()
-	if err := errors.Join(keyErr, secretErr, ga4Err); err != nil {
+	if err := errors.Join(keyErr, secretErr); err != nil {
 		return nil, err
 	}
 	if !strings.HasPrefix(signingSecret, "whsec_") {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -54,7 +56,10 @@ const (
 // run.
 func (l *Lifecycle) ReleaseDue(ctx context.Context) (Sweep, error) {
 	now := l.now().UTC()
-	var sweep Sweep
+	var (
+		sweep Sweep
+		gate  purchaseGate
+	)
 	for {
 		holds, err := l.holds.Due(ctx, now, releaseBatchSize)
 		if err != nil {
@@ -64,17 +69,45 @@ func (l *Lifecycle) ReleaseDue(ctx context.Context) (Sweep, error) {
 			}
 			return sweep, fmt.Errorf("find due holds: %w", err)
 		}
-		batch, complete := l.releaseBatch(ctx, now, holds)
+		batch, complete := l.releaseBatch(ctx, now, holds, &gate)
 		sweep.add(batch)
-		if !complete || len(holds) < releaseBatchSize || batch.progress() == 0 {
+		// Another batch while this one settled something: a shard may have more due than its
+		// share of a batch. What it left (claimed elsewhere, failing: moved on) is not found again.
+		if !complete || len(holds) == 0 || batch.progress() == 0 {
 			return sweep, nil
 		}
 	}
 }
 
-// releaseBatch releases holds, releaseWorkers at a time; complete is false if the run's deadline
+// purchaseGate stops a run's purchase retries after a few failures in a row: GA4 down or slow
+// must not spend the run that releases holds (the purchases stay due for the next run).
+type purchaseGate struct{ failures atomic.Int32 }
+
+const maxPurchaseFailuresInARow = 3
+
+func (g *purchaseGate) open() bool { return g.failures.Load() < maxPurchaseFailuresInARow }
+
+func (g *purchaseGate) record(o PurchaseOutcome) {
+	if o == PurchaseOutcomeFailed {
+		g.failures.Add(1)
+	} else if o != "" {
+		g.failures.Store(0)
+	}
+}
+
+// releaseBatch releases holds, releaseWorkers at a time, the holds before the purchases (a
+// purchase can wait, a traveller's held room cannot); complete is false if the run's deadline
 // stopped it.
-func (l *Lifecycle) releaseBatch(ctx context.Context, now time.Time, holds []Hold) (sweep Sweep, complete bool) {
+func (l *Lifecycle) releaseBatch(ctx context.Context, now time.Time, holds []Hold, gate *purchaseGate) (sweep Sweep, complete bool) {
+	slices.SortStableFunc(holds, func(a, b Hold) int {
+		switch {
+		case a.Purchase == b.Purchase:
+			return 0
+		case b.Purchase:
+			return -1
+		}
+		return 1
+	})
 	sweep.Due = len(holds)
 	for _, h := range holds {
 		sweep.OldestDue = max(sweep.OldestDue, now.Sub(h.EndsAt))
@@ -88,7 +121,7 @@ func (l *Lifecycle) releaseBatch(ctx context.Context, now time.Time, holds []Hol
 	for range min(releaseWorkers, len(holds)) {
 		wg.Go(func() {
 			for h := range next {
-				outcome, purchase := l.releaseHold(ctx, h, now)
+				outcome, purchase := l.releaseHold(ctx, h, now, gate)
 				mu.Lock()
 				switch outcome {
 				case holdReleased:
@@ -165,7 +198,7 @@ var movedTo = map[CheckoutStatus]holdOutcome{Released: holdReleased, Confirmed: 
 
 // releaseHold settles one due hold, and the GA4 purchase of a checkout it finds paid. A failure
 // is logged and the hold moved behind the others, for the next run.
-func (l *Lifecycle) releaseHold(ctx context.Context, h Hold, now time.Time) (holdOutcome, PurchaseOutcome) {
+func (l *Lifecycle) releaseHold(ctx context.Context, h Hold, now time.Time, gate *purchaseGate) (holdOutcome, PurchaseOutcome) {
 	log := l.log.With(slog.String("groupId", h.GroupIdentifier), slog.String("cartId", h.ShoppingCartIdentifier))
 	failed := func(what string, err error) (holdOutcome, PurchaseOutcome) {
 		log.ErrorContext(ctx, what+"; the next run retries", slog.String("error", err.Error()))
@@ -192,8 +225,15 @@ func (l *Lifecycle) releaseHold(ctx context.Context, h Hold, now time.Time) (hol
 	}
 	state := cart.Checkout.WithDefaults(l.hold)
 	switch {
+	case state.Status == Confirmed && state.Purchase == PurchasePending && !h.Purchase:
+		return holdSkipped, "" // confirmed since it was found: its purchase is due later
 	case state.Status == Confirmed && state.Purchase == PurchasePending:
-		return l.retryPurchase(ctx, log, h, cart.Identifier, state, now)
+		if !gate.open() {
+			return holdSkipped, "" // GA4 keeps failing this run: the next run tries
+		}
+		outcome, purchase := l.retryPurchase(ctx, log, h, cart.Identifier, state, now)
+		gate.record(purchase)
+		return outcome, purchase
 	case state.Status == Confirmed:
 		return l.forget(ctx, log, h), ""
 	case state.Status == PendingPayment && state.HoldEndsAt.Unix() > now.Unix():
@@ -233,9 +273,9 @@ func (l *Lifecycle) releaseHold(ctx context.Context, h Hold, now time.Time) (hol
 	return movedTo[t.Move.To], ""
 }
 
-// retryPurchase sends the GA4 purchase of a confirmed checkout that nobody recorded as sent, or
-// gives it up once GA4 would no longer take it; a failure is tried again later, less often as
-// the purchase ages.
+// retryPurchase sends the GA4 purchase of a confirmed checkout that nobody recorded as sent (or
+// gives it up, sendPurchase says when); a failure is tried again later, less often as the
+// purchase ages.
 func (l *Lifecycle) retryPurchase(ctx context.Context, log *slog.Logger, h Hold, cartID string, state State, now time.Time) (holdOutcome, PurchaseOutcome) {
 	claimed, err := l.holds.Claim(ctx, h, now, now.Add(claimLease))
 	if err != nil {
@@ -245,13 +285,9 @@ func (l *Lifecycle) retryPurchase(ctx context.Context, log *slog.Logger, h Hold,
 	if !claimed {
 		return holdSkipped, ""
 	}
-	age := now.Sub(state.ConfirmedAt)
-	if age > purchaseWindow {
-		return holdPurchase, l.abandonPurchase(ctx, cartID, state)
-	}
 	outcome := l.sendPurchase(ctx, cartID, state, releaserPurchaseBudget)
 	if outcome == PurchaseOutcomeFailed {
-		if err := l.holds.Defer(ctx, h, now.Add(purchaseRetryAfter(age))); err != nil {
+		if err := l.holds.Defer(ctx, h, now.Add(purchaseRetryAfter(now.Sub(state.ConfirmedAt)))); err != nil {
 			log.ErrorContext(ctx, "could not defer a failing purchase", slog.String("error", err.Error()))
 		}
 	}

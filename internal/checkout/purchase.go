@@ -70,8 +70,9 @@ const (
 	purchaseWindow = 71 * time.Hour
 	// purchaseBudget bounds the webhook's attempt, so that it never holds Stripe's answer long.
 	purchaseBudget = 300 * time.Millisecond
-	// releaserPurchaseBudget bounds one attempt of the hold releaser.
-	releaserPurchaseBudget = 5 * time.Second
+	// releaserPurchaseBudget bounds one attempt of the hold releaser, so that a slow GA4 costs a
+	// run little (and purchaseGate stops a run's attempts after a few failures).
+	releaserPurchaseBudget = 2 * time.Second
 )
 
 // WantsPurchase reports whether the checkout's confirmation is to be sent to GA4: the app sent
@@ -139,13 +140,17 @@ func (l *Lifecycle) sendPurchase(ctx context.Context, cartID string, state State
 		log.WarnContext(ctx, what+"; the hold releaser retries it", slog.String("error", err.Error()))
 		return PurchaseOutcomeFailed
 	}
+	if l.now().Sub(state.ConfirmedAt) > purchaseWindow {
+		return l.abandonPurchase(ctx, cartID, state, "it was not sent within GA4's window") // GA4 would drop it
+	}
 	bookings, err := l.bookings.Read(ctx, state.BookingCodes)
 	if err != nil {
 		return failed("could not read the bookings of a purchase", err)
 	}
 	purchase, err := newPurchase(state, bookings)
 	if err != nil {
-		return failed("could not build a purchase", err)
+		// The stored state and bookings do not change: no retry would build it.
+		return l.abandonPurchase(ctx, cartID, state, "it cannot be built: "+err.Error())
 	}
 	status, outcome := PurchaseSent, PurchaseOutcomeSent
 	if err := l.analytics.SendPurchase(ctx, purchase); err != nil {
@@ -169,9 +174,9 @@ func (l *Lifecycle) sendPurchase(ctx context.Context, cartID string, state State
 	return outcome
 }
 
-// abandonPurchase gives a purchase up: its payment is too old for GA4 to take it.
-func (l *Lifecycle) abandonPurchase(ctx context.Context, cartID string, state State) PurchaseOutcome {
-	l.log.ErrorContext(ctx, "a purchase was not sent within GA4's window; giving it up", slog.String("groupId", state.GroupIdentifier),
+// abandonPurchase gives a purchase up, for why.
+func (l *Lifecycle) abandonPurchase(ctx context.Context, cartID string, state State, why string) PurchaseOutcome {
+	l.log.ErrorContext(ctx, "giving a GA4 purchase up", slog.String("why", why), slog.String("groupId", state.GroupIdentifier),
 		slog.String("cartId", cartID), slog.Time("confirmedAt", state.ConfirmedAt))
 	if err := l.carts.RecordPurchase(ctx, cartID, state.GroupIdentifier, PurchaseAbandoned, l.now().UTC()); err != nil && !errors.Is(err, ErrCartChanged) {
 		l.log.ErrorContext(ctx, "could not record a purchase as abandoned", slog.String("groupId", state.GroupIdentifier),

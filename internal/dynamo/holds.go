@@ -85,16 +85,19 @@ func (h *Holds) dueInShard(ctx context.Context, shard string, now time.Time, lim
 	return holds, nil
 }
 
-// Claim marks the hold claimed until until, unless another releaser's claim still runs.
+// Claim marks the hold claimed until until, unless another releaser's claim still runs or the
+// hold no longer ends when it did.
 func (h *Holds) Claim(ctx context.Context, hold checkout.Hold, now, until time.Time) (bool, error) {
 	_, err := h.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                &h.table,
-		Key:                      map[string]types.AttributeValue{"groupIdentifier": stringValue(hold.GroupIdentifier)},
-		UpdateExpression:         aws.String("SET #claimedUntil = :until"),
-		ConditionExpression:      aws.String("attribute_exists(#group) AND (attribute_not_exists(#claimedUntil) OR #claimedUntil <= :now)"),
-		ExpressionAttributeNames: map[string]string{"#group": "groupIdentifier", "#claimedUntil": "claimedUntil"},
+		TableName:        &h.table,
+		Key:              map[string]types.AttributeValue{"groupIdentifier": stringValue(hold.GroupIdentifier)},
+		UpdateExpression: aws.String("SET #claimedUntil = :until"),
+		// Still as found (a move since, which sets holdEndsAt, makes the find stale), and unclaimed.
+		ConditionExpression:      aws.String("#endsAt = :endsAt AND (attribute_not_exists(#claimedUntil) OR #claimedUntil <= :now)"),
+		ExpressionAttributeNames: map[string]string{"#endsAt": "holdEndsAt", "#claimedUntil": "claimedUntil"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":now": numberValue(now.UnixMilli()), ":until": numberValue(until.UnixMilli()),
+			":endsAt": numberValue(hold.EndsAt.Unix()),
 		},
 	})
 	var taken *types.ConditionalCheckFailedException

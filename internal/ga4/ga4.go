@@ -91,6 +91,16 @@ func (c *Client) SendPurchase(ctx context.Context, p checkout.Purchase) error {
 	return nil
 }
 
+// Unavailable is the analytics of a function whose API secrets could not be read: every send
+// fails with why (never ErrUnknownMeasurement: the purchases stay pending, for a later cold start).
+func Unavailable(why error) checkout.Analytics { return unavailable{why} }
+
+type unavailable struct{ why error }
+
+func (u unavailable) SendPurchase(context.Context, checkout.Purchase) error {
+	return fmt.Errorf("the GA4 API secrets could not be read at the cold start: %w", u.why)
+}
+
 // withoutURL drops the request URL (it carries the API secret) from net/http's errors.
 func withoutURL(err error) error {
 	var ue *url.Error
