@@ -136,7 +136,7 @@ $(TOXIPROXY_STAMP):
 	touch $@
 
 # ---- template (SAM) ---------------------------------------------------------
-# (owned by the template work: venv with aws-sam-cli and cfn-lint, lint-template)
+# (owned by the template work: venv with aws-sam-cli and cfn-lint, venv with checkov, lint-template)
 .PHONY: lint-template build-CheckoutFunction build-StripeWebhookFunction build-ReleaseHoldsFunction
 
 SAM_CLI_VERSION := 1.170.0
@@ -159,12 +159,33 @@ $(SAM_STAMP): .ci/sam-constraints.txt
 		-c .ci/sam-constraints.txt aws-sam-cli==$(SAM_CLI_VERSION) cfn-lint==$(CFN_LINT_VERSION)
 	touch $@
 
+# checkov has a venv of its own: installed beside aws-sam-cli, it would downgrade boto3 below the
+# SAM pins. Its transitive dependencies are pinned by .ci/checkov-constraints.txt.
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV := $(TOOLS)/checkov-venv
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-checkov-$(CHECKOV_VERSION)
+# Local only: no API key (so no platform upload), --skip-download (no policies, guidelines or
+# mappings fetched from the Bridgecrew/Prisma Cloud platform), and no PyPI version check.
+CHECKOV_ENV := env -u BC_API_KEY CKV_SKIP_PACKAGE_UPDATE_CHECK=true BC_SKIP_MAPPING=TRUE
+
+$(CHECKOV_STAMP): .ci/checkov-constraints.txt
+	@echo "installing checkov $(CHECKOV_VERSION) into .tools/checkov-venv (about 60 s)"
+	rm -rf $(CHECKOV_VENV)
+	$(SAM_PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-input \
+		-c .ci/checkov-constraints.txt checkov==$(CHECKOV_VERSION)
+	touch $@
+
 ## lint-template: cfn-lint (errors, warnings and informational findings all fail), sam validate --lint,
-## and sam build, which must yield an arm64 ELF bootstrap for every function.
-lint-template: $(SAM_STAMP)
+## checkov (no failed check), and sam build, which must yield an arm64 ELF bootstrap for every function.
+# checkov reads the SAM resources as they are (AWS::Serverless::*, Globals applied; it does not run
+# the transform): each skip is in the resource's Metadata (checkov: skip:) with its reason.
+lint-template: $(SAM_STAMP) $(CHECKOV_STAMP)
 	$(SAM_ENV) $(SAM_VENV)/bin/cfn-lint --regions $(SAM_REGION) --include-checks I \
 		--non-zero-exit-code informational -- template.yaml
 	$(SAM_ENV) $(SAM_VENV)/bin/sam validate --lint --template-file template.yaml --region $(SAM_REGION)
+	$(CHECKOV_ENV) $(CHECKOV_VENV)/bin/checkov --framework cloudformation --file template.yaml \
+		--quiet --compact --skip-download
 	rm -rf .aws-sam/build
 	$(SAM_ENV) $(SAM_VENV)/bin/sam build --build-in-source --template-file template.yaml
 	@for fn in $(SAM_FUNCTIONS); do bootstrap=.aws-sam/build/$$fn/bootstrap; \
@@ -193,7 +214,7 @@ clean:
 
 # ---- local server -----------------------------------------------------------
 # (owned by the local-server work: cmd/local, docs/local.md)
-.PHONY: run seed pay
+.PHONY: run seed pay invoke
 
 ## run: the checkout on http://127.0.0.1:3000 over DynamoDB Local and stripe-mock, with sample
 ## data; settings in docs/local.md. Built then exec'd, so that Ctrl-C reaches the server itself
@@ -225,6 +246,16 @@ pay: export PAY_CART := $(CART)
 pay: export PAY_EVENT := $(EVENT)
 pay:
 	go run ./cmd/local pay -cart "$$PAY_CART" -event "$$PAY_EVENT"
+
+# The event that `make invoke` sends, and the function (default: the event's): docs/local.md.
+FUNCTION ?=
+
+## invoke: `sam local invoke` without Docker: a function under SAM's own Lambda emulator, with
+## events/env.json, against a running `make run`: make invoke EVENT=events/checkout-success.json [FUNCTION=...]
+invoke: export INVOKE_EVENT := $(EVENT)
+invoke: export INVOKE_FUNCTION := $(FUNCTION)
+invoke: $(SAM_STAMP)
+	go run ./cmd/invoke -event "$$INVOKE_EVENT" -function "$$INVOKE_FUNCTION"
 
 # ---- benchmarks -------------------------------------------------------------
 # (owned by the performance work: cmd/bench, docs/performance.md)

@@ -469,6 +469,12 @@ func TestTemplateLetsTheLifecycleSendPurchases(t *testing.T) {
 			}
 		}
 	}
+	// The checkout confirms a checkout it finds paid: with GA4 ids, that keeps (updates) the hold.
+	for _, action := range []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"} {
+		if !slices.Contains(grants(functions["CheckoutFunction"], action), "HoldsTable.Arn") {
+			t.Errorf("CheckoutFunction may not %s on HoldsTable.Arn", action)
+		}
+	}
 	if got := grants(functions["CheckoutFunction"], "secretsmanager:GetSecretValue"); slices.Contains(got, "Ga4ApiSecrets") {
 		t.Error("the checkout function may read the GA4 API secrets, which it never sends")
 	}
