@@ -192,7 +192,7 @@ func TestMakeInvokePrintsTheResponseAndTheLog(t *testing.T) {
 	}
 	printed := out.String()
 	for _, want := range []string{"Log of CheckoutFunction:", `message="checkout answered"`, "Response:", `"statusCode": 200`,
-		`\"clientSecret\"`, `\"ephemeralKey\"`, `\"customerId\"`, `\"groupIdentifier\"`, `\"bookingCodes\"`} {
+		"Body:", `"clientSecret": "pi_`, `"ephemeralKey": "ek_`, `"customerId": "cus_`, `"groupIdentifier": "`, `"bookingCodes": [`} {
 		if !strings.Contains(printed, want) {
 			t.Errorf("make invoke printed no %s:\n%s", want, printed)
 		}

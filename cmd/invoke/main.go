@@ -113,6 +113,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		pretty.Write(resp)
 	}
 	fmt.Fprintf(stdout, "\nResponse:\n%s\n", pretty.String())
+	var api struct {
+		Body *string `json:"body"`
+	}
+	if json.Unmarshal(resp, &api) == nil && api.Body != nil {
+		var body bytes.Buffer
+		if json.Indent(&body, []byte(*api.Body), "", "  ") == nil {
+			fmt.Fprintf(stdout, "\nBody:\n%s\n", body.String())
+		}
+	}
 	if bytes.Contains(resp, []byte(`"errorType"`)) {
 		return fmt.Errorf("%s failed (its log is above)", *fn)
 	}
