@@ -205,7 +205,10 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 
 	// A private temp dir holds what the children create: stripe-mock's HTTPS socket
 	// and, where no prebuilt sqlite4java library fits, the one DynamoDB Local extracts.
-	tmpDir, err := os.MkdirTemp("", "localstack-")
+	// Its name carries this process's id: a stack whose process was killed (kill -9 skips Stop)
+	// leaves its folder, and the next start removes it.
+	removeStaleTempDirs(os.TempDir())
+	tmpDir, err := os.MkdirTemp("", tempDirPrefix+strconv.Itoa(os.Getpid())+"-")
 	if err != nil {
 		return nil, fmt.Errorf("localstack: %w", err)
 	}
@@ -503,4 +506,23 @@ func (s *Stack) Stop() error {
 		}
 	})
 	return s.stopErr
+}
+
+const tempDirPrefix = "localstack-"
+
+// removeStaleTempDirs removes the temp folders of stacks whose process is gone: localstack-<pid>-*
+// in dir, with no process <pid> running. Another running stack's folder stays.
+func removeStaleTempDirs(dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), tempDirPrefix)
+		pid, err := strconv.Atoi(strings.SplitN(rest, "-", 2)[0])
+		if !ok || !e.IsDir() || err != nil || pid <= 0 || processRunning(pid) {
+			continue
+		}
+		_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+	}
 }

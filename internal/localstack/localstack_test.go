@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -311,5 +312,43 @@ func TestPortInUseFailsFast(t *testing.T) {
 	}
 	if d := time.Since(begin); d > 5*time.Second {
 		t.Errorf("Start took %v to fail", d)
+	}
+}
+
+// A stack killed with SIGKILL (make run under kill -9) cannot remove its temp folder: the next
+// start removes the folders of stacks whose process is gone, and leaves a running one's.
+func TestStartRemovesTheFoldersOfKilledStacks(t *testing.T) {
+	tmp, err := os.MkdirTemp("", "lst") // short: stripe-mock's socket path must fit a sockaddr
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(tmp) })
+	t.Setenv("TMPDIR", tmp)
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(tmp, "localstack-"+strconv.Itoa(gone.Process.Pid)+"-123456")
+	running := filepath.Join(tmp, "localstack-"+strconv.Itoa(os.Getppid())+"-654321")
+	other := filepath.Join(tmp, "localstack-unrelated")
+	for _, dir := range []string{stale, running, other} {
+		if err := os.MkdirAll(filepath.Join(dir, "sqlite"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	stack, err := localstack.Start(ctx, localstack.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stack.Stop()
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("the killed stack's folder is still there (%v)", err)
+	}
+	for _, dir := range []string{running, other} {
+		if _, err := os.Stat(dir); err != nil {
+			t.Errorf("%s was removed: %v", dir, err)
+		}
 	}
 }
