@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/winktravel/checkout/internal/testenv"
+	"github.com/winktravel/checkout/internal/testenv/apispec"
 )
 
 // The faults of this file hit the paths that a second request for a cart takes: the replay of a
@@ -68,12 +69,14 @@ func call(owner, cartID string, remaining time.Duration) outcome {
 	return o
 }
 
-// checkAnswered checks that the call answered before its Lambda deadline.
+// checkAnswered checks that the call answered before its Lambda deadline, as api/openapi.yaml
+// describes.
 func (o outcome) checkAnswered(t *testing.T, what string, remaining time.Duration) {
 	t.Helper()
 	if o.err != nil {
 		t.Fatalf("%s: the handler returned an error: %v", what, o.err)
 	}
+	apispec.Check(t, apispec.Checkout, o.resp)
 	if o.elapsed >= remaining {
 		t.Errorf("%s answered after %v: Lambda would have killed it at %v", what, o.elapsed, remaining)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/winktravel/checkout/internal/checkout"
 	"github.com/winktravel/checkout/internal/httpapi"
+	"github.com/winktravel/checkout/internal/testenv/apispec"
 )
 
 // The fuzz target and the hostile-input tables below share one oracle, checkHostile: it
@@ -154,6 +155,7 @@ func checkHostile(t *testing.T, in hostile) (events.APIGatewayV2HTTPResponse, *f
 	if err != nil {
 		t.Fatalf("Handle returned error %v", err)
 	}
+	apispec.Check(t, apispec.Checkout, resp)
 	if resp.Headers["Cache-Control"] != "no-store" {
 		t.Errorf("Cache-Control = %q, want no-store", resp.Headers["Cache-Control"])
 	}

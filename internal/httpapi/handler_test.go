@@ -16,6 +16,7 @@ import (
 
 	"github.com/winktravel/checkout/internal/checkout"
 	"github.com/winktravel/checkout/internal/httpapi"
+	"github.com/winktravel/checkout/internal/testenv/apispec"
 )
 
 // fakeCheckout records the request it got and answers what the test set.
@@ -27,11 +28,18 @@ type fakeCheckout struct {
 	panic    bool
 }
 
+// someResult is what fakeCheckout answers when the test set no result: a complete one, as the
+// use case always gives.
+var someResult = checkout.Result{ClientSecret: "pi_1_secret_2", EphemeralKey: "ek_test_1", CustomerID: "cus_1", GroupIdentifier: "g", BookingCodes: []string{"WK-00000000"}}
+
 func (f *fakeCheckout) Checkout(ctx context.Context, req checkout.Request) (checkout.Result, error) {
 	f.got = &req
 	f.deadline, _ = ctx.Deadline()
 	if f.panic {
 		panic("boom")
+	}
+	if f.err == nil && f.result.ClientSecret == "" {
+		return someResult, nil
 	}
 	return f.result, f.err
 }
@@ -53,13 +61,32 @@ func event(body string, headers map[string]string) events.APIGatewayV2HTTPReques
 	}
 }
 
-func newHandler(f *fakeCheckout, local bool) *httpapi.Handler {
+// newRawHandler is the handler alone, for the benchmarks: its answers are not checked.
+func newRawHandler(f *fakeCheckout, local bool) *httpapi.Handler {
 	return httpapi.NewHandler(f, httpapi.Config{
 		ProblemTypeBase: "https://api.example.com/problems",
 		LocalMode:       local,
 		DeadlineMargin:  300 * time.Millisecond,
 		Logger:          slog.New(slog.DiscardHandler),
 	})
+}
+
+// newHandler is the handler under test, every answer of which must match api/openapi.yaml.
+func newHandler(t testing.TB, f *fakeCheckout, local bool) checkedHandler {
+	return checkedHandler{t, newRawHandler(f, local)}
+}
+
+// checkedHandler fails its test on an answer that api/openapi.yaml does not describe.
+type checkedHandler struct {
+	t testing.TB
+	h *httpapi.Handler
+}
+
+func (c checkedHandler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	c.t.Helper()
+	resp, err := c.h.Handle(ctx, ev)
+	apispec.Check(c.t, apispec.Checkout, resp)
+	return resp, err
 }
 
 func decodeProblem(t *testing.T, resp events.APIGatewayV2HTTPResponse) httpapi.Problem {
@@ -148,7 +175,7 @@ func TestValidation(t *testing.T) {
 			f := &fakeCheckout{result: checkout.Result{ClientSecret: "pi_1_secret_2", EphemeralKey: "ek_test_1", CustomerID: "cus_1", GroupIdentifier: "g", BookingCodes: []string{"WK-00000000"}}}
 			ev := event(tt.body, tt.headers)
 			ev.IsBase64Encoded = tt.base64
-			resp, err := newHandler(f, tt.local).Handle(context.Background(), ev)
+			resp, err := newHandler(t, f, tt.local).Handle(context.Background(), ev)
 			if err != nil {
 				t.Fatalf("Handle returned error %v", err)
 			}
@@ -180,7 +207,7 @@ func TestValidation(t *testing.T) {
 func TestRequestReachesUseCase(t *testing.T) {
 	f := &fakeCheckout{}
 	body := `{"shoppingCartIdentifier":"cart-1","customizationIdentifier":"cz-1","redirectUrl":"https://BÜCHER.example.com./x","ga4ClientId":"1.2","ga4SessionId":"3","ga4MeasurementId":"G-ABCD"}`
-	newHandler(f, false).Handle(context.Background(), event(body, nil))
+	newHandler(t, f, false).Handle(context.Background(), event(body, nil))
 	want := checkout.Request{
 		Caller: "traveller-1", ShoppingCartIdentifier: "cart-1", CustomizationIdentifier: "cz-1",
 		Redirect:    checkout.Redirect{URL: "https://BÜCHER.example.com./x", Host: "xn--bcher-kva.example.com"},
@@ -193,7 +220,7 @@ func TestRequestReachesUseCase(t *testing.T) {
 
 func TestSuccessBody(t *testing.T) {
 	f := &fakeCheckout{result: checkout.Result{ClientSecret: "pi_1_secret_2", EphemeralKey: "ek_test_1", CustomerID: "cus_1", GroupIdentifier: "g-1", BookingCodes: []string{"WK-AAAAAAAA", "WK-BBBBBBBB"}}}
-	resp, _ := newHandler(f, false).Handle(context.Background(), event(validBody, nil))
+	resp, _ := newHandler(t, f, false).Handle(context.Background(), event(validBody, nil))
 	if resp.StatusCode != 200 || resp.Headers["Content-Type"] != "application/json" || resp.Headers["Cache-Control"] != "no-store" {
 		t.Fatalf("status %d headers %v", resp.StatusCode, resp.Headers)
 	}
@@ -227,7 +254,7 @@ func TestIdentity(t *testing.T) {
 			if tt.claims != nil {
 				ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: tt.claims}}
 			}
-			h := httpapi.NewHandler(f, httpapi.Config{ProblemTypeBase: "https://api.example.com/problems/", IdentityClaim: tt.claim})
+			h := checkedHandler{t, httpapi.NewHandler(f, httpapi.Config{ProblemTypeBase: "https://api.example.com/problems/", IdentityClaim: tt.claim})}
 			resp, _ := h.Handle(context.Background(), ev)
 			if resp.StatusCode != tt.want {
 				t.Fatalf("status %d, want %d (%s)", resp.StatusCode, tt.want, resp.Body)
@@ -262,7 +289,7 @@ func TestErrorMapping(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.kind, func(t *testing.T) {
 			f := &fakeCheckout{err: tt.err}
-			resp, err := newHandler(f, false).Handle(context.Background(), event(validBody, nil))
+			resp, err := newHandler(t, f, false).Handle(context.Background(), event(validBody, nil))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -285,7 +312,7 @@ func TestErrorMapping(t *testing.T) {
 }
 
 func TestPanicAnswersProblem(t *testing.T) {
-	resp, err := newHandler(&fakeCheckout{panic: true}, false).Handle(context.Background(), event(validBody, nil))
+	resp, err := newHandler(t, &fakeCheckout{panic: true}, false).Handle(context.Background(), event(validBody, nil))
 	if err != nil || resp.StatusCode != 500 {
 		t.Fatalf("status %d err %v, want a 500 problem", resp.StatusCode, err)
 	}
@@ -298,7 +325,7 @@ func TestLambdaRequestIDWhenAPIGatewayHasNone(t *testing.T) {
 	ev := event(`{}`, nil)
 	ev.RequestContext.RequestID = ""
 	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "lambda-42"})
-	resp, _ := newHandler(&fakeCheckout{}, false).Handle(ctx, ev)
+	resp, _ := newHandler(t, &fakeCheckout{}, false).Handle(ctx, ev)
 	if p := decodeProblem(t, resp); p.Properties.RequestID != "lambda-42" {
 		t.Errorf("requestId %q, want lambda-42", p.Properties.RequestID)
 	}
@@ -309,7 +336,7 @@ func TestDeadlineKeepsMargin(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	newHandler(f, false).Handle(ctx, event(validBody, nil))
+	newHandler(t, f, false).Handle(ctx, event(validBody, nil))
 	if got := deadline.Sub(f.deadline); got != 300*time.Millisecond {
 		t.Errorf("use case deadline %v before Lambda's, want 300ms", got)
 	}
