@@ -8,12 +8,24 @@ TOOLS := $(CURDIR)/.tools
 export CHECKOUT_TOOLS_DIR := $(TOOLS)
 
 GO_BUILD_FLAGS := -tags lambda.norpc -trimpath -ldflags "-s -w"
+# Every long step says what it does and about how long it takes, then every 20 s that it is still
+# at it (.ci/step), so that a first run is never silent.
+STEP := $(CURDIR)/.ci/step
 
 .PHONY: test vet build tools clean help
 
-## test: everything CI runs (tools installed first).
-test: tools vet lint-template fuzz-short
-	go test -race -count=1 -timeout 12m ./...
+## test: everything CI runs: the tools (installed side by side, while the packages compile), vet,
+## the template checks, a short fuzz run and go test -race.
+test:
+	@$(MAKE) --no-print-directory -j6 tools $(SAM_STAMP) $(CHECKOV_STAMP) race-build
+	@$(MAKE) --no-print-directory vet lint-template fuzz-short
+	@$(STEP) "go test -race over every package" "about 2 to 3 min" go test -race -count=1 -timeout 12m ./...
+
+# Compiles every package with -race while the tools install (their downloads leave the CPU
+# idle), so that go test finds them built.
+.PHONY: race-build
+race-build:
+	@$(STEP) "compiling every package with -race, for go test" "about 3 min on a fresh machine, seconds after" go build -race ./...
 
 ## help: this list.
 help:
@@ -21,9 +33,9 @@ help:
 
 ## vet: go vet and staticcheck (installs staticcheck only).
 vet:
-	$(MAKE) --no-print-directory $(STATICCHECK_STAMP)
-	go vet ./...
-	$(TOOLS)/bin/staticcheck ./...
+	@$(MAKE) --no-print-directory $(STATICCHECK_STAMP)
+	@$(STEP) "go vet" "about 30 s on a fresh machine" go vet ./...
+	@$(STEP) "staticcheck" "about 90 s the first time, 10 s after" $(TOOLS)/bin/staticcheck ./...
 
 ## build: stripped linux/arm64 bootstraps in bin/ (the checkout's bin/bootstrap, the others' bin/<function>/bootstrap).
 build:
@@ -47,8 +59,8 @@ fuzz:
 # coordinator can report its own deadline as a failure ("context deadline exceeded",
 # golang/go#75804, fixed in Go 1.27) when a worker is busy as the time runs out.
 fuzz-short:
-	go test -run='^$$' -fuzz='^FuzzHandle$$' -fuzztime=100000x ./internal/httpapi/
-	go test -run='^$$' -fuzz='^FuzzToMinor$$' -fuzztime=300000x ./internal/money/
+	@$(STEP) "fuzzing the handler briefly" "about 20 s" go test -run='^$$' -fuzz='^FuzzHandle$$' -fuzztime=100000x ./internal/httpapi/
+	@$(STEP) "fuzzing the money conversion briefly" "about 10 s" go test -run='^$$' -fuzz='^FuzzToMinor$$' -fuzztime=300000x ./internal/money/
 
 # ---- tools (pinned) ---------------------------------------------------------
 # (owned by the local-stack work: DynamoDB Local, stripe-mock, moto, staticcheck)
@@ -81,6 +93,7 @@ local-tools: $(DYNAMODB_LOCAL_STAMP) $(STRIPE_MOCK_STAMP) $(STRIPE_MOCK_FIXTURES
 # sqlite4java native library in DynamoDBLocal_lib/ (Windows/macOS natives left out).
 $(DYNAMODB_LOCAL_STAMP): .ci/dynamodb-local/pom.xml
 	rm -rf $(DYNAMODB_LOCAL_DIR) $(DYNAMODB_LOCAL_DIR).tmp
+	$(STEP) "installing DynamoDB Local $(DYNAMODB_LOCAL_VERSION) from Maven Central" "about 40 s" \
 	mvn -B -q -f .ci/dynamodb-local/pom.xml -Ddynamodb.local.version=$(DYNAMODB_LOCAL_VERSION) \
 		$(MVN_DEPENDENCY_PLUGIN):copy-dependencies -DincludeScope=runtime -DexcludeTypes=dll,dylib \
 		-DoutputDirectory=$(DYNAMODB_LOCAL_DIR).tmp/DynamoDBLocal_lib
@@ -93,7 +106,8 @@ $(DYNAMODB_LOCAL_STAMP): .ci/dynamodb-local/pom.xml
 
 $(STRIPE_MOCK_STAMP):
 	rm -f $(TOOLS)/bin/.installed-stripe-mock-*
-	GOBIN=$(TOOLS)/bin go install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION)
+	$(STEP) "installing stripe-mock $(STRIPE_MOCK_VERSION)" "about 40 s" \
+		env GOBIN=$(TOOLS)/bin go install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION)
 	touch $@
 
 # stripe-mock is stateless and its ephemeral_key fixture has no secret: add one to the
@@ -113,13 +127,15 @@ $(STRIPE_MOCK_FIXTURES): $(STRIPE_MOCK_STAMP)
 $(MOTO_STAMP): .ci/moto-constraints.txt
 	rm -rf $(MOTO_VENV)
 	python3 -m venv $(MOTO_VENV)
-	$(MOTO_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-input \
+	$(STEP) "installing moto $(MOTO_VERSION) (a local Secrets Manager) into .tools/moto-venv" "about 40 s" \
+		$(MOTO_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-input \
 		-c .ci/moto-constraints.txt 'moto[server]==$(MOTO_VERSION)'
 	touch $@
 
 $(STATICCHECK_STAMP):
 	rm -f $(TOOLS)/bin/.installed-staticcheck-*
-	GOBIN=$(TOOLS)/bin go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	$(STEP) "installing staticcheck $(STATICCHECK_VERSION)" "about 30 s" \
+		env GOBIN=$(TOOLS)/bin go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	touch $@
 
 # Toxiproxy's server, for the fault-injection tests (internal/faults). `go install` names it
@@ -127,7 +143,8 @@ $(STATICCHECK_STAMP):
 # The version is stamped in as upstream's release builds do, so GET /version reports it.
 $(TOXIPROXY_STAMP):
 	rm -rf $(TOOLS)/bin/.installed-toxiproxy-* $(TOOLS)/toxiproxy.tmp
-	GOBIN=$(TOOLS)/toxiproxy.tmp go install \
+	$(STEP) "installing Toxiproxy $(TOXIPROXY_VERSION)" "about 30 s" \
+		env GOBIN=$(TOOLS)/toxiproxy.tmp go install \
 		-ldflags "-X github.com/Shopify/toxiproxy/v2.Version=$(TOXIPROXY_VERSION:v%=%)" \
 		github.com/Shopify/toxiproxy/v2/cmd/server@$(TOXIPROXY_VERSION)
 	mkdir -p $(@D)
@@ -155,7 +172,8 @@ SAM_FUNCTIONS := CheckoutFunction StripeWebhookFunction ReleaseHoldsFunction
 $(SAM_STAMP): .ci/sam-constraints.txt
 	rm -rf $(SAM_VENV)
 	$(SAM_PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-input \
+	$(STEP) "installing aws-sam-cli $(SAM_CLI_VERSION) and cfn-lint $(CFN_LINT_VERSION) into .tools/sam-venv" "about 70 s" \
+		$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-input \
 		-c .ci/sam-constraints.txt aws-sam-cli==$(SAM_CLI_VERSION) cfn-lint==$(CFN_LINT_VERSION)
 	touch $@
 
@@ -169,10 +187,10 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-checkov-$(CHECKOV_VERSION)
 CHECKOV_ENV := env -u BC_API_KEY CKV_SKIP_PACKAGE_UPDATE_CHECK=true BC_SKIP_MAPPING=TRUE
 
 $(CHECKOV_STAMP): .ci/checkov-constraints.txt
-	@echo "installing checkov $(CHECKOV_VERSION) into .tools/checkov-venv (about 60 s)"
 	rm -rf $(CHECKOV_VENV)
 	$(SAM_PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-input \
+	$(STEP) "installing checkov $(CHECKOV_VERSION) into .tools/checkov-venv" "about 60 s" \
+		$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-input \
 		-c .ci/checkov-constraints.txt checkov==$(CHECKOV_VERSION)
 	touch $@
 
@@ -181,13 +199,15 @@ $(CHECKOV_STAMP): .ci/checkov-constraints.txt
 # checkov reads the SAM resources as they are (AWS::Serverless::*, Globals applied; it does not run
 # the transform): each skip is in the resource's Metadata (checkov: skip:) with its reason.
 lint-template: $(SAM_STAMP) $(CHECKOV_STAMP)
-	$(SAM_ENV) $(SAM_VENV)/bin/cfn-lint --regions $(SAM_REGION) --include-checks I \
-		--non-zero-exit-code informational -- template.yaml
-	$(SAM_ENV) $(SAM_VENV)/bin/sam validate --lint --template-file template.yaml --region $(SAM_REGION)
-	$(CHECKOV_ENV) $(CHECKOV_VENV)/bin/checkov --framework cloudformation --file template.yaml \
-		--quiet --compact --skip-download
+	@$(STEP) "cfn-lint template.yaml" "about 15 s" env $(SAM_ENV) $(SAM_VENV)/bin/cfn-lint --regions $(SAM_REGION) \
+		--include-checks I --non-zero-exit-code informational -- template.yaml
+	@$(STEP) "sam validate --lint" "about 15 s" \
+		env $(SAM_ENV) $(SAM_VENV)/bin/sam validate --lint --template-file template.yaml --region $(SAM_REGION)
+	@$(STEP) "checkov template.yaml" "about 10 s" $(CHECKOV_ENV) $(CHECKOV_VENV)/bin/checkov --framework cloudformation \
+		--file template.yaml --quiet --compact --skip-download
 	rm -rf .aws-sam/build
-	$(SAM_ENV) $(SAM_VENV)/bin/sam build --build-in-source --template-file template.yaml
+	@$(STEP) "sam build (the three arm64 bootstraps)" "about 30 s" \
+		env $(SAM_ENV) $(SAM_VENV)/bin/sam build --build-in-source --template-file template.yaml
 	@for fn in $(SAM_FUNCTIONS); do bootstrap=.aws-sam/build/$$fn/bootstrap; \
 		hdr=$$(od -An -tx1 -N20 $$bootstrap | tr -d ' \n'); \
 		if [[ $${hdr:0:12} != 7f454c460201 || $${hdr:36:4} != b700 ]]; then \
