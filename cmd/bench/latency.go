@@ -56,11 +56,11 @@ type runner struct {
 }
 
 func newRunner(ctx context.Context, env *testenv.Env, secretARN string) (*runner, error) {
-	fn, err := benchFunction(ctx, env, secretARN, app.Options{})
+	fn, err := benchFunction(ctx, env, secretARN, app.Options{Metrics: devNull()})
 	if err != nil {
 		return nil, fmt.Errorf("build the function: %w", err)
 	}
-	serial, err := benchFunction(ctx, env, secretARN, app.Options{Serial: true})
+	serial, err := benchFunction(ctx, env, secretARN, app.Options{Serial: true, Metrics: devNull()})
 	if err != nil {
 		return nil, fmt.Errorf("build the serial function: %w", err)
 	}

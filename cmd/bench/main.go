@@ -198,7 +198,11 @@ func run(ctx context.Context, o options) (passed bool, err error) {
 		return false, err
 	}
 
-	res := results{latency: lat, webhook: hook, webhookFloor: hookFloor, rps: rps, allocs: allocs, cold: cold, peakRSS: rss, bootstrapSize: size}
+	progress("metric line: %d checkout metric lines written", 20000)
+	metricLine := metricLineCost(20000)
+
+	res := results{latency: lat, webhook: hook, webhookFloor: hookFloor, rps: rps, allocs: allocs, cold: cold, peakRSS: rss,
+		bootstrapSize: size, metricLine: metricLine}
 	var out strings.Builder
 	fmt.Fprintf(&out, "checkout benchmark, %s, %s: %s, %d CPUs, %s at the end; bench took %s\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.Version(), cpuModel(), runtime.NumCPU(),

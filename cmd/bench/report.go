@@ -20,6 +20,7 @@ type results struct {
 	cold          coldStarts
 	peakRSS       int64
 	bootstrapSize int64
+	metricLine    time.Duration // one checkout metric line, built and written
 }
 
 // table writes the results as one Markdown table and tells whether every budget holds.
@@ -58,6 +59,12 @@ func (r results) table(w io.Writer, o options) (passed bool) {
 			fmt.Sprintf("%.3fx (%.3fx, %.3fx; %.3fx)", overFloor, ratio(p[handlerKind][1], p[floorKind][1]),
 				ratio(p[handlerKind][2], p[floorKind][2]), pairedRatio(ds[handlerKind], ds[floorKind])),
 			fmt.Sprintf("p50 <= %.2fx", maxFloorRatio), overFloor <= maxFloorRatio)
+		if !newOwner {
+			share := ratio(r.metricLine, p[handlerKind][0])
+			budget("metric line (EMF, built and written) / handler p50, returning",
+				fmt.Sprintf("%.2f%% (%.1f us of %s ms)", 100*share, float64(r.metricLine.Nanoseconds())/1000, ms(p[handlerKind][0])),
+				fmt.Sprintf("< %.0f%%", 100*maxMetricLineShare), share < maxMetricLineShare)
+		}
 		serialOver := ratio(p[serialKind][0], p[handlerKind][0])
 		budget(fmt.Sprintf("serial / handler, %s: p50 (paired)", who),
 			fmt.Sprintf("%.3fx (%.3fx): overlap saves %s ms", serialOver, pairedRatio(ds[serialKind], ds[handlerKind]), ms(p[serialKind][0]-p[handlerKind][0])),

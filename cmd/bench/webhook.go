@@ -54,7 +54,7 @@ func (r *runner) paidCheckout(ctx context.Context) (paidCheckout, error) {
 // warmup unmeasured ones.
 func (r *runner) webhookLatency(ctx context.Context, warmup, iterations int) (hook, floor []time.Duration, err error) {
 	settings := r.env.Settings(r.env.Stack.StripeURL, nil)
-	fn, err := testenv.Webhook(ctx, settings, app.NewLogger(slog.NewJSONHandler(io.Discard, nil), slog.LevelInfo))
+	fn, err := testenv.Webhook(ctx, settings, app.NewLogger(slog.NewJSONHandler(io.Discard, nil), slog.LevelInfo), app.Options{Metrics: devNull()})
 	if err != nil {
 		return nil, nil, fmt.Errorf("build the webhook: %w", err)
 	}

@@ -352,15 +352,15 @@ func start(ctx context.Context, getenv func(string) string, stderr io.Writer) (_
 	if err := createTablesAndSeed(setupCtx, localstack.DynamoDBClient(stack.DynamoEndpoint), cfg); err != nil {
 		return nil, err
 	}
-	fn, err := app.New(setupCtx, cfg, logger, app.Options{})
+	fn, err := app.New(setupCtx, cfg, logger, app.Options{Metrics: io.Discard})
 	if err != nil {
 		return nil, fmt.Errorf("build the function: %w", err)
 	}
-	hook, err := app.NewWebhook(setupCtx, hookCfg, logger)
+	hook, err := app.NewWebhook(setupCtx, hookCfg, logger, app.Options{Metrics: io.Discard})
 	if err != nil {
 		return nil, fmt.Errorf("build the webhook function: %w", err)
 	}
-	releaser, err := app.NewReleaser(setupCtx, releaserCfg, logger, nil)
+	releaser, err := app.NewReleaser(setupCtx, releaserCfg, logger, app.Options{Metrics: io.Discard})
 	if err != nil {
 		return nil, fmt.Errorf("build the hold releaser: %w", err)
 	}

@@ -24,7 +24,7 @@ func main() {
 		os.Exit(1)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	fn, err := app.NewWebhook(ctx, cfg, logger)
+	fn, err := app.NewWebhook(ctx, cfg, logger, app.Options{})
 	cancel()
 	if err != nil {
 		logger.Error("cold start failed: " + err.Error())

@@ -6,9 +6,12 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -20,6 +23,7 @@ import (
 	"github.com/winktravel/checkout/internal/config"
 	"github.com/winktravel/checkout/internal/dynamo"
 	"github.com/winktravel/checkout/internal/httpapi"
+	"github.com/winktravel/checkout/internal/metrics"
 	"github.com/winktravel/checkout/internal/payments"
 )
 
@@ -27,6 +31,22 @@ import (
 type Options struct {
 	// Serial switches the flow's concurrency off (benchmarks compare both).
 	Serial bool
+	// Metrics receives the functions' EMF lines (nil: stdout, which Lambda sends to CloudWatch
+	// Logs; io.Discard for none).
+	Metrics io.Writer
+	// Now is the hold releaser's clock (nil: time.Now); tests set it.
+	Now func() time.Time
+}
+
+// MetricsNamespace is the CloudWatch namespace of every metric the functions write.
+const MetricsNamespace = "WinkCheckout"
+
+func (o Options) metrics() *metrics.Writer {
+	w := o.Metrics
+	if w == nil {
+		w = os.Stdout
+	}
+	return metrics.NewWriter(w, MetricsNamespace)
 }
 
 // Function is the assembled checkout function.
@@ -64,6 +84,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		LocalMode:       cfg.LocalMode,
 		DeadlineMargin:  httpapi.DefaultDeadlineMargin,
 		Logger:          logger,
+		Metrics:         opts.metrics(),
+		FunctionName:    cfg.FunctionName,
 	})
 	return &Function{Handler: handler, Service: service}, nil
 }

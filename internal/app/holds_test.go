@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -37,7 +38,7 @@ func (h *harness) releaser(at time.Time) *app.Releaser {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	logger := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	r, err := testenv.Releaser(ctx, h.settings, logger, func() time.Time { return at })
+	r, err := testenv.Releaser(ctx, h.settings, logger, app.Options{Metrics: h.logs, Now: func() time.Time { return at }})
 	if err != nil {
 		h.t.Fatalf("build the releaser: %v", err)
 	}
@@ -265,7 +266,7 @@ func TestHoldEndIsStoredAtTheStart(t *testing.T) {
 	shorter := local.Settings(h.stripe.URL(), map[string]string{"HOLDS_TABLE": h.settings("HOLDS_TABLE"), "CHECKOUT_HOLD": "5m"})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	r, err := testenv.Releaser(ctx, shorter, slog.New(slog.DiscardHandler), func() time.Time { return time.Now().Add(10 * time.Minute) })
+	r, err := testenv.Releaser(ctx, shorter, slog.New(slog.DiscardHandler), app.Options{Metrics: io.Discard, Now: func() time.Time { return time.Now().Add(10 * time.Minute) }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/winktravel/checkout/internal/localstack"
 	"github.com/winktravel/checkout/internal/sample"
 	"github.com/winktravel/checkout/internal/testenv"
+	"github.com/winktravel/checkout/internal/testenv/apispec"
 )
 
 // One local stack (DynamoDB Local, stripe-mock, moto) serves the whole test binary; every test
@@ -81,7 +82,7 @@ func newHarness(t *testing.T, overrides map[string]string) *harness {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	settings := local.Settings(rec.URL(), overrides)
-	fn, err := testenv.Function(ctx, settings, logger, app.Options{})
+	fn, err := testenv.Function(ctx, settings, logger, app.Options{Metrics: logs})
 	if err != nil {
 		t.Fatalf("build the function: %v", err)
 	}
@@ -108,6 +109,8 @@ func (h *harness) mustCheckout(caller, body string) map[string]any {
 	return answer
 }
 
+// invoke runs the checkout handler; an answer that api/openapi.yaml does not describe fails the
+// test.
 func (h *harness) invoke(ev events.APIGatewayV2HTTPRequest, remaining time.Duration) events.APIGatewayV2HTTPResponse {
 	ctx, cancel := context.WithTimeout(context.Background(), remaining)
 	defer cancel()
@@ -115,6 +118,7 @@ func (h *harness) invoke(ev events.APIGatewayV2HTTPRequest, remaining time.Durat
 	if err != nil {
 		h.t.Fatalf("handler returned an error: %v", err)
 	}
+	apispec.Check(h.t, apispec.Checkout, resp)
 	return resp
 }
 

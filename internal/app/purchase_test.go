@@ -89,7 +89,7 @@ func (h *harness) releaserWith(at time.Time, overrides map[string]string) *app.R
 		return h.settings(k)
 	}
 	logger := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	r, err := testenv.Releaser(ctx, settings, logger, func() time.Time { return at })
+	r, err := testenv.Releaser(ctx, settings, logger, app.Options{Metrics: h.logs, Now: func() time.Time { return at }})
 	if err != nil {
 		h.t.Fatalf("build the releaser: %v", err)
 	}

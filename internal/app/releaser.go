@@ -8,17 +8,20 @@ import (
 
 	"github.com/winktravel/checkout/internal/checkout"
 	"github.com/winktravel/checkout/internal/config"
+	"github.com/winktravel/checkout/internal/metrics"
 )
 
 // Releaser is the assembled hold releaser: one run releases the checkouts whose hold has ended.
 type Releaser struct {
 	Lifecycle *checkout.Lifecycle
 	log       *slog.Logger
+	metrics   *metrics.Writer
+	function  string
 }
 
-// NewReleaser builds the hold releaser. now is the clock (nil: time.Now); tests set it. Every
-// error here is a cold-start failure.
-func NewReleaser(ctx context.Context, cfg config.Releaser, logger *slog.Logger, now func() time.Time) (*Releaser, error) {
+// NewReleaser builds the hold releaser (opts.Now is its clock). Every error here is a cold-start
+// failure.
+func NewReleaser(ctx context.Context, cfg config.Releaser, logger *slog.Logger, opts Options) (*Releaser, error) {
 	awsCfg, err := loadAWS(ctx)
 	if err != nil {
 		return nil, err
@@ -38,8 +41,12 @@ func NewReleaser(ctx context.Context, cfg config.Releaser, logger *slog.Logger, 
 		return nil, err
 	}
 	db := dynamoClient(awsCfg, cfg.DynamoDBEndpoint)
-	lifecycle := newLifecycle(db, cfg.Lifecycle, stripe, analytics, checkout.Options{Hold: cfg.CheckoutHold, Logger: logger, Now: now})
-	return &Releaser{Lifecycle: lifecycle, log: logger}, nil
+	lifecycle := newLifecycle(db, cfg.Lifecycle, stripe, analytics, checkout.Options{Hold: cfg.CheckoutHold, Logger: logger, Now: opts.Now})
+	function := cfg.FunctionName
+	if function == "" {
+		function = "release-holds"
+	}
+	return &Releaser{Lifecycle: lifecycle, log: logger, metrics: opts.metrics(), function: function}, nil
 }
 
 // Run is one scheduled run (the Lambda handler: the schedule's event carries nothing it needs).
@@ -48,6 +55,7 @@ func NewReleaser(ctx context.Context, cfg config.Releaser, logger *slog.Logger, 
 func (r *Releaser) Run(ctx context.Context) (checkout.Sweep, error) {
 	start := time.Now()
 	sweep, err := r.Lifecycle.ReleaseDue(ctx)
+	r.emit(ctx, sweep, err, time.Since(start))
 	if err != nil {
 		r.log.ErrorContext(ctx, "hold release run failed", slog.String("error", err.Error()), slog.Duration("duration", time.Since(start)))
 		return sweep, err
@@ -65,4 +73,23 @@ func (r *Releaser) Run(ctx context.Context) (checkout.Sweep, error) {
 		slog.Int("purchasesFailed", sweep.PurchasesFailed), slog.Int("purchasesAbandoned", sweep.PurchasesAbandoned),
 		slog.Duration("oldestDue", sweep.OldestDue), slog.Duration("duration", time.Since(start)))
 	return sweep, nil
+}
+
+// emit writes the run's metric line: that it ran (HoldReleaserRuns, the releaser-not-running
+// alarm's), whether it failed, what it did, and the oldest due hold's lag (the overdue alarm's).
+func (r *Releaser) emit(ctx context.Context, s checkout.Sweep, err error, took time.Duration) {
+	failed := 0
+	if err != nil {
+		failed = 1
+	}
+	e := r.metrics.New([]string{"Function"}).Dimension("Function", r.function).
+		Count("HoldReleaserRuns", 1).Count("HoldReleaserRunsFailed", failed).Duration("Duration", took).
+		Count("HoldsDue", s.Due).Count("HoldsReleased", s.Released).Count("HoldsConfirmed", s.Confirmed).
+		Count("HoldsSuspended", s.Suspended).Count("HoldsSkipped", s.Skipped).Count("HoldsFailed", s.Failed).
+		Add("OldestDueHold", metrics.Seconds, s.OldestDue.Seconds()).
+		Count("PurchasesSent", s.PurchasesSent).Count("PurchasesSkipped", s.PurchasesSkipped).
+		Count("PurchasesFailed", s.PurchasesFailed).Count("PurchasesAbandoned", s.PurchasesAbandoned)
+	if err := e.Emit(); err != nil {
+		r.log.ErrorContext(ctx, "metric line refused", slog.String("error", err.Error()))
+	}
 }

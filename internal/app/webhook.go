@@ -56,7 +56,7 @@ type Webhook struct {
 // NewWebhook builds the webhook function: the AWS configuration, the Stripe secret key and the
 // endpoint's signing secret (read concurrently, once), the adapters. Every error here is a
 // cold-start failure.
-func NewWebhook(ctx context.Context, cfg config.Webhook, logger *slog.Logger) (*Webhook, error) {
+func NewWebhook(ctx context.Context, cfg config.Webhook, logger *slog.Logger, opts Options) (*Webhook, error) {
 	awsCfg, err := loadAWS(ctx)
 	if err != nil {
 		return nil, err
@@ -90,6 +90,8 @@ func NewWebhook(ctx context.Context, cfg config.Webhook, logger *slog.Logger) (*
 		ProblemTypeBase: cfg.ProblemTypeBase,
 		DeadlineMargin:  httpapi.DefaultDeadlineMargin,
 		Logger:          logger,
+		Metrics:         opts.metrics(),
+		FunctionName:    cfg.FunctionName,
 	})
 	return &Webhook{Handler: handler, Lifecycle: lifecycle}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/winktravel/checkout/internal/app"
 	"github.com/winktravel/checkout/internal/checkout"
 	"github.com/winktravel/checkout/internal/testenv"
+	"github.com/winktravel/checkout/internal/testenv/apispec"
 )
 
 // The Stripe webhook, through its Lambda handler, against DynamoDB Local and the Stripe layer,
@@ -32,7 +34,7 @@ func (h *harness) webhook() *app.Webhook {
 		logger := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		hook, err := testenv.Webhook(ctx, h.settings, logger)
+		hook, err := testenv.Webhook(ctx, h.settings, logger, app.Options{Metrics: h.logs})
 		if err != nil {
 			h.t.Fatalf("build the webhook: %v", err)
 		}
@@ -41,7 +43,8 @@ func (h *harness) webhook() *app.Webhook {
 	return h.hook
 }
 
-// deliverRaw sends a webhook request as API Gateway would.
+// deliverRaw sends a webhook request as API Gateway would; an answer that api/openapi.yaml does
+// not describe fails the test.
 func (h *harness) deliverRaw(ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -50,6 +53,7 @@ func (h *harness) deliverRaw(ev events.APIGatewayV2HTTPRequest) events.APIGatewa
 	if err != nil {
 		h.t.Fatalf("webhook handler returned an error: %v", err)
 	}
+	apispec.Check(h.t, apispec.Webhook, resp)
 	return resp
 }
 
@@ -377,7 +381,7 @@ func TestWebhookBadInput(t *testing.T) {
 func TestWebhookSigningSecretIsChecked(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := testenv.Webhook(ctx, local.Settings(local.Stack.StripeURL, map[string]string{"STRIPE_WEBHOOK_SECRET": "sk_test_notAWebhookSecret"}), slog.New(slog.DiscardHandler))
+	_, err := testenv.Webhook(ctx, local.Settings(local.Stack.StripeURL, map[string]string{"STRIPE_WEBHOOK_SECRET": "sk_test_notAWebhookSecret"}), slog.New(slog.DiscardHandler), app.Options{Metrics: io.Discard})
 	if err == nil || !strings.Contains(err.Error(), "whsec_") || strings.Contains(err.Error(), "notAWebhookSecret") {
 		t.Fatalf("build the webhook with a wrong secret: %v", err)
 	}

@@ -71,6 +71,7 @@ func (s *Service) checkout(ctx context.Context, req Request) (Result, error) {
 		known                       = Customer{KeyGeneration: 1}
 		cartErr, czErr, customerErr error
 	)
+	endReads := timed(ctx, StepReads)
 	s.concurrently(
 		func() { cart, cartErr = s.carts.Get(ctx, req.ShoppingCartIdentifier) },
 		func() {
@@ -95,6 +96,7 @@ func (s *Service) checkout(ctx context.Context, req Request) (Result, error) {
 			}
 		},
 	)
+	endReads()
 	if cartErr != nil && !errors.Is(cartErr, ErrNotFound) {
 		return Result{}, fmt.Errorf("read cart %s: %w", req.ShoppingCartIdentifier, cartErr)
 	}
@@ -213,7 +215,7 @@ func (s *Service) pay(ctx context.Context, owner, cartID string, state State) (R
 	for replaced := false; ; replaced = true {
 		s.concurrently(
 			func() { intent, piErr = s.paymentIntent(ctx, cartID, state) },
-			func() { ephemeralKey, ekErr = s.payments.CreateEphemeralKey(ctx, state.CustomerID) },
+			func() { ephemeralKey, ekErr = s.ephemeralKey(ctx, state.CustomerID) },
 		)
 		if replaced || !(errors.Is(piErr, ErrCustomerMissing) || errors.Is(ekErr, ErrCustomerMissing)) {
 			break
@@ -299,7 +301,9 @@ func (s *Service) payable(ctx context.Context, cartID string, state State, inten
 // complete records the PaymentIntent on the cart and sets it CHECKED_OUT; then answer is
 // returned (nil for the 200).
 func (s *Service) complete(ctx context.Context, cartID string, state State, intentID string, answer error) error {
+	end := timed(ctx, StepFinalUpdate)
 	err := s.carts.Complete(ctx, cartID, state, intentID)
+	end()
 	if errors.Is(err, ErrCartChanged) {
 		return s.explainChanged(ctx, cartID, state.GroupIdentifier)
 	}
@@ -546,7 +550,9 @@ func (s *Service) settle(ctx context.Context, req Request, cart Cart, fresh *dra
 			}
 			fresh = &d
 		}
+		end := timed(ctx, StepTransaction)
 		err := s.carts.Begin(ctx, cart, fresh.state, fresh.bookings)
+		end()
 		switch {
 		case err == nil:
 			s.log.InfoContext(ctx, "checkout started", slog.String("cartId", cart.Identifier),
@@ -585,6 +591,7 @@ func (s *Service) ensureCustomer(ctx context.Context, owner string, known Custom
 	if known.ID != "" {
 		return known.ID, nil
 	}
+	defer timed(ctx, StepCustomer)()
 	generation := max(known.KeyGeneration, 1)
 	created, err := s.payments.CreateCustomer(ctx, owner, generation)
 	if errors.Is(err, ErrKeyPoisoned) {
@@ -607,6 +614,7 @@ func (s *Service) ensureCustomer(ctx context.Context, owner string, known Custom
 // gets the intent the first attempt created. Once the key may have expired, it first looks the
 // intent up by the group's metadata: a group never gets a second PaymentIntent.
 func (s *Service) paymentIntent(ctx context.Context, cartID string, state State) (PaymentIntent, error) {
+	defer timed(ctx, StepPaymentIntent)()
 	if age := s.now().Sub(state.StartedAt); age >= idempotencyKeyTrusted {
 		intent, found, err := s.payments.FindPaymentIntent(ctx, state.GroupIdentifier)
 		if err != nil {
@@ -628,6 +636,11 @@ func (s *Service) paymentIntent(ctx context.Context, cartID string, state State)
 	return s.payments.CreatePaymentIntent(ctx, paymentIntentRequest(cartID, state))
 }
 
+func (s *Service) ephemeralKey(ctx context.Context, customerID string) (string, error) {
+	defer timed(ctx, StepEphemeralKey)()
+	return s.payments.CreateEphemeralKey(ctx, customerID)
+}
+
 // replay answers a checked-out cart again: same group, codes, customer and client secret, and a
 // fresh ephemeral key, while its PaymentIntent can still be paid. A paid intent answers
 // cart-already-paid, one in progress payment-in-progress, a canceled one releases the checkout.
@@ -640,8 +653,11 @@ func (s *Service) replay(ctx context.Context, owner, cartID string, state State)
 		piErr, ekErr error
 	)
 	s.concurrently(
-		func() { intent, piErr = s.payments.GetPaymentIntent(ctx, state.PaymentIntentID) },
-		func() { ephemeralKey, ekErr = s.payments.CreateEphemeralKey(ctx, state.CustomerID) },
+		func() {
+			defer timed(ctx, StepPaymentIntent)()
+			intent, piErr = s.payments.GetPaymentIntent(ctx, state.PaymentIntentID)
+		},
+		func() { ephemeralKey, ekErr = s.ephemeralKey(ctx, state.CustomerID) },
 	)
 	if piErr != nil {
 		return Result{}, fmt.Errorf("read payment intent %s: %w", state.PaymentIntentID, piErr)

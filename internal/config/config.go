@@ -37,6 +37,8 @@ type Config struct {
 	// DynamoDBEndpoint is the SDK's own AWS_ENDPOINT_URL_DYNAMODB, read here only to know that
 	// DynamoDB is a local emulator.
 	DynamoDBEndpoint string
+	// FunctionName is Lambda's AWS_LAMBDA_FUNCTION_NAME: the Function dimension of the metrics.
+	FunctionName string
 }
 
 // Stripe is where the Stripe API and its secret key are.
@@ -82,6 +84,7 @@ type Webhook struct {
 	LocalMode        bool
 	LogLevel         slog.Level
 	DynamoDBEndpoint string
+	FunctionName     string
 }
 
 // Releaser is the hold releaser's configuration.
@@ -91,6 +94,7 @@ type Releaser struct {
 	LocalMode        bool
 	LogLevel         slog.Level
 	DynamoDBEndpoint string
+	FunctionName     string
 }
 
 // Defaults of the optional settings.
@@ -130,6 +134,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.LocalMode = r.localMode()
 	c.CheckoutHold = r.checkoutHold(c.LocalMode)
 	c.LogLevel = r.logLevel()
+	c.FunctionName = r.get("AWS_LAMBDA_FUNCTION_NAME", "")
 	return c, r.err()
 }
 
@@ -154,6 +159,7 @@ func WebhookFromEnv(getenv func(string) string) (Webhook, error) {
 	c.CheckoutHold = r.checkoutHold(c.LocalMode)
 	c.GA4 = r.ga4(c.LocalMode)
 	c.LogLevel = r.logLevel()
+	c.FunctionName = r.get("AWS_LAMBDA_FUNCTION_NAME", "")
 	return c, r.err()
 }
 
@@ -169,6 +175,7 @@ func ReleaserFromEnv(getenv func(string) string) (Releaser, error) {
 	c.CheckoutHold = r.checkoutHold(c.LocalMode)
 	c.GA4 = r.ga4(c.LocalMode)
 	c.LogLevel = r.logLevel()
+	c.FunctionName = r.get("AWS_LAMBDA_FUNCTION_NAME", "")
 	return c, r.err()
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"regexp"
@@ -21,6 +22,7 @@ import (
 	"github.com/winktravel/checkout/internal/localstack"
 	"github.com/winktravel/checkout/internal/sample"
 	"github.com/winktravel/checkout/internal/testenv"
+	"github.com/winktravel/checkout/internal/testenv/apispec"
 )
 
 // The function reaches both of its dependencies through Toxiproxy:
@@ -90,7 +92,7 @@ func run(m *testing.M) int {
 		return fail("point the function at the proxy", err)
 	}
 	settings = env.Settings("http://"+proxies["stripe"].Listen, map[string]string{"AWS_ENDPOINT_URL_DYNAMODB": dynamo.URL()})
-	if fn, err = testenv.Function(ctx, settings, logger, app.Options{}); err != nil {
+	if fn, err = testenv.Function(ctx, settings, logger, app.Options{Metrics: io.Discard}); err != nil {
 		return fail("build the function", err)
 	}
 	return m.Run()
@@ -111,7 +113,7 @@ func startScenario(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var err error
-	if fn, err = testenv.Function(ctx, settings, logger, app.Options{}); err != nil {
+	if fn, err = testenv.Function(ctx, settings, logger, app.Options{Metrics: io.Discard}); err != nil {
 		t.Fatalf("build the function: %v", err)
 	}
 }
@@ -336,10 +338,12 @@ func invoke(t *testing.T, ev events.APIGatewayV2HTTPRequest, remaining time.Dura
 	defer cancel()
 	start := time.Now()
 	resp, err := fn.Handler.Handle(ctx, ev)
+	elapsed := time.Since(start)
 	if err != nil {
 		t.Fatalf("handler returned an error: %v", err)
 	}
-	return resp, time.Since(start)
+	apispec.Check(t, apispec.Checkout, resp)
+	return resp, elapsed
 }
 
 // checkInternalProblem checks that a failed call answered a generic 500 problem: none of the

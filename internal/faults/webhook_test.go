@@ -3,6 +3,7 @@ package faults_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"testing"
 	"time"
 
@@ -10,8 +11,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/winktravel/checkout/internal/app"
 	"github.com/winktravel/checkout/internal/checkout"
 	"github.com/winktravel/checkout/internal/testenv"
+	"github.com/winktravel/checkout/internal/testenv/apispec"
 )
 
 // DynamoDB failing while the webhook moves a checkout: the move is one transaction, so it is
@@ -37,7 +40,7 @@ func TestWebhookMoveUnderDynamoDBFaults(t *testing.T) {
 			startScenario(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			hook, err := testenv.Webhook(ctx, settings, logger)
+			hook, err := testenv.Webhook(ctx, settings, logger, app.Options{Metrics: io.Discard})
 			if err != nil {
 				t.Fatalf("build the webhook: %v", err)
 			}
@@ -58,6 +61,7 @@ func TestWebhookMoveUnderDynamoDBFaults(t *testing.T) {
 				if err != nil {
 					t.Fatalf("webhook handler returned an error: %v", err)
 				}
+				apispec.Check(t, apispec.Webhook, resp)
 				return resp.StatusCode
 			}
 
@@ -145,7 +149,7 @@ func TestReleaseInterruptedBetweenCancelAndRelease(t *testing.T) {
 			group, intentID := testenv.String(state["groupIdentifier"]), testenv.String(state["paymentIntentId"])
 			at := time.Now().Add(checkout.DefaultHold + time.Minute)
 			run := func(at time.Time) checkout.Sweep {
-				r, err := testenv.Releaser(ctx, settings, logger, func() time.Time { return at })
+				r, err := testenv.Releaser(ctx, settings, logger, app.Options{Metrics: io.Discard, Now: func() time.Time { return at }})
 				if err != nil {
 					t.Fatalf("build the releaser: %v", err)
 				}

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/winktravel/checkout/internal/checkout"
+	"github.com/winktravel/checkout/internal/metrics"
 )
 
 // Checkouter is the use case the handler serves.
@@ -30,6 +31,10 @@ type Config struct {
 	// goes out before Lambda kills the invocation.
 	DeadlineMargin time.Duration
 	Logger         *slog.Logger
+	// Metrics receives one EMF line per request (nil: none); FunctionName is their Function
+	// dimension (Lambda's AWS_LAMBDA_FUNCTION_NAME).
+	Metrics      *metrics.Writer
+	FunctionName string
 }
 
 // DefaultDeadlineMargin leaves time to log and answer after the last external call gave up.
@@ -43,6 +48,8 @@ type Handler struct {
 	localMode       bool
 	deadlineMargin  time.Duration
 	log             *slog.Logger
+	metrics         *metrics.Writer
+	function        string
 }
 
 // NewHandler returns the handler for the checkout use case.
@@ -54,6 +61,8 @@ func NewHandler(c Checkouter, cfg Config) *Handler {
 		localMode:       cfg.LocalMode,
 		deadlineMargin:  cfg.DeadlineMargin,
 		log:             cfg.Logger,
+		metrics:         cfg.Metrics,
+		function:        functionName(cfg.FunctionName, "checkout"),
 	}
 	if h.identityClaim == "" {
 		h.identityClaim = "sub"
@@ -94,19 +103,24 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 	ctx, cancel := withMargin(ctx, h.deadlineMargin)
 	defer cancel()
 
+	ctx, steps := checkout.WithStepTimes(ctx)
 	result, err := h.serve(ctx, &ev, &req)
+	took := time.Since(start)
 	attrs := []any{
 		slog.String("cartId", req.ShoppingCartIdentifier),
-		slog.Duration("duration", time.Since(start)),
+		slog.Duration("duration", took),
+		stepAttrs(steps),
 	}
 	if err != nil {
 		resp, kind := problemResponse(h.problemTypeBase, err, instance, requestID)
 		attrs = append(attrs, slog.Int("status", resp.StatusCode), slog.String("problem", string(kind)))
 		if kind == kindInternal {
 			log.ErrorContext(ctx, "checkout failed", append(attrs, slog.String("error", err.Error()))...)
+			emit(ctx, log, dependencyEntry(h.metrics, h.function, err))
 		} else {
 			log.InfoContext(ctx, "checkout refused", attrs...)
 		}
+		h.emit(ctx, log, string(kind), took, steps)
 		return resp, nil
 	}
 	body, err := json.Marshal(response{
@@ -121,11 +135,32 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 		return resp, nil
 	}
 	log.InfoContext(ctx, "checkout answered", append(attrs, slog.Int("status", http.StatusOK), slog.String("groupId", result.GroupIdentifier))...)
+	h.emit(ctx, log, OutcomeOK, took, steps)
 	return events.APIGatewayV2HTTPResponse{
 		StatusCode: http.StatusOK,
 		Headers:    map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store"},
 		Body:       string(body),
 	}, nil
+}
+
+// OutcomeOK is the Outcome dimension of a checkout answered 200; a refused one's is its problem
+// kind.
+const OutcomeOK = "ok"
+
+// emit writes the request's metric line: Checkouts and Duration by function and by outcome, and
+// each step's duration.
+func (h *Handler) emit(ctx context.Context, log *slog.Logger, outcome string, took time.Duration, steps *checkout.StepTimes) {
+	if h.metrics == nil {
+		return
+	}
+	e := h.metrics.New(byFunction, byOutcome).Dimension("Function", h.function).Dimension("Outcome", outcome).
+		Count("Checkouts", 1).Duration("Duration", took)
+	for _, s := range checkout.Steps {
+		if d, ok := steps.Get(s); ok {
+			e.Duration(stepMetric(s), d)
+		}
+	}
+	emit(ctx, log, e)
 }
 
 // serve resolves the caller, validates the request and runs the checkout.

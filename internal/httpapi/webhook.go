@@ -17,6 +17,7 @@ import (
 	"github.com/stripe/stripe-go/v76/webhook"
 
 	"github.com/winktravel/checkout/internal/checkout"
+	"github.com/winktravel/checkout/internal/metrics"
 )
 
 // PaymentEventHandler is the use case the webhook serves.
@@ -30,6 +31,8 @@ type WebhookConfig struct {
 	ProblemTypeBase string
 	DeadlineMargin  time.Duration
 	Logger          *slog.Logger
+	Metrics         *metrics.Writer // one EMF line per delivery (nil: none)
+	FunctionName    string
 }
 
 // SignatureTolerance is how old a signed event may be: Stripe's own default, against replays.
@@ -45,6 +48,8 @@ type WebhookHandler struct {
 	problemTypeBase string
 	deadlineMargin  time.Duration
 	log             *slog.Logger
+	metrics         *metrics.Writer
+	function        string
 }
 
 // NewWebhookHandler returns the webhook handler for the lifecycle use case.
@@ -55,6 +60,8 @@ func NewWebhookHandler(events PaymentEventHandler, cfg WebhookConfig) *WebhookHa
 		problemTypeBase: joinBase(cfg.ProblemTypeBase),
 		deadlineMargin:  cfg.DeadlineMargin,
 		log:             cfg.Logger,
+		metrics:         cfg.Metrics,
+		function:        functionName(cfg.FunctionName, "stripe-webhook"),
 	}
 	if h.log == nil {
 		h.log = slog.Default()
@@ -88,6 +95,7 @@ func (h *WebhookHandler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPR
 		resp, _ := problemResponse(h.problemTypeBase, err, instance, requestID)
 		log.WarnContext(ctx, "webhook refused", slog.Int("status", resp.StatusCode), slog.String("error", err.Error()),
 			slog.Duration("duration", time.Since(start)))
+		h.emit(ctx, log, "unknown", refusal(err), checkout.EventResult{}, time.Since(start))
 		return resp, nil
 	}
 	log = log.With(slog.String("eventId", event.ID), slog.String("eventType", event.Type))
@@ -97,9 +105,11 @@ func (h *WebhookHandler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPR
 		attrs := []any{slog.Int("status", resp.StatusCode), slog.String("error", err.Error()), slog.Duration("duration", time.Since(start))}
 		if kind == kindInternal {
 			log.ErrorContext(ctx, "webhook failed", attrs...)
+			emit(ctx, log, dependencyEntry(h.metrics, h.function, err))
 		} else {
 			log.WarnContext(ctx, "webhook refused", attrs...)
 		}
+		h.emit(ctx, log, event.Type, string(kind), checkout.EventResult{}, time.Since(start))
 		return resp, nil
 	}
 	attrs := []any{slog.String("outcome", string(result.Outcome))}
@@ -108,11 +118,51 @@ func (h *WebhookHandler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPR
 	}
 	attrs = append(attrs, slog.Int("status", http.StatusOK), slog.Duration("duration", time.Since(start)))
 	log.InfoContext(ctx, "webhook handled", attrs...)
+	h.emit(ctx, log, event.Type, string(result.Outcome), result, time.Since(start))
 	return events.APIGatewayV2HTTPResponse{
 		StatusCode: http.StatusOK,
 		Headers:    map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store"},
 		Body:       `{"received":true}`,
 	}, nil
+}
+
+// ResultBadSignature is the Result of a delivery refused for its Stripe-Signature: a rotated
+// signing secret, or someone other than Stripe calling.
+const ResultBadSignature = "bad-signature"
+
+// refusal is the Result of a delivery refused before it was read.
+func refusal(err error) string {
+	var e *checkout.Error
+	if errors.As(err, &e) && len(e.Fields) > 0 && e.Fields[0].Field == "Stripe-Signature" {
+		return ResultBadSignature
+	}
+	return string(checkout.ErrorKind(err))
+}
+
+// emit writes the delivery's metric line: WebhookEvents and Duration by function, and by event
+// type and result; refunds and the GA4 purchase's outcome as counts.
+func (h *WebhookHandler) emit(ctx context.Context, log *slog.Logger, eventType, result string, r checkout.EventResult, took time.Duration) {
+	if h.metrics == nil {
+		return
+	}
+	if !strings.HasPrefix(eventType, "payment_intent.") && eventType != "unknown" {
+		eventType = "other" // the dimension stays small: the events acted on, and the rest
+	}
+	e := h.metrics.New(byFunction, byResult, byEventResult).Dimension("Function", h.function).Dimension("EventType", eventType).
+		Dimension("Result", result).Count("WebhookEvents", 1).Duration("Duration", took)
+	if r.Outcome == checkout.OutcomeRefunded {
+		e.Count("Refunds", 1)
+	}
+	if r.Purchase != "" {
+		e.Count(purchaseMetric[r.Purchase], 1)
+	}
+	emit(ctx, log, e)
+}
+
+// purchaseMetric is the count of each purchase outcome.
+var purchaseMetric = map[checkout.PurchaseOutcome]string{
+	checkout.PurchaseOutcomeSent: "PurchasesSent", checkout.PurchaseOutcomeSkipped: "PurchasesSkipped",
+	checkout.PurchaseOutcomeFailed: "PurchasesFailed", checkout.PurchaseOutcomeAbandoned: "PurchasesAbandoned",
 }
 
 // signedEvent is what the webhook reads of a Stripe event.

@@ -3,6 +3,7 @@ package tables
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -477,5 +478,77 @@ func TestTemplateLetsTheLifecycleSendPurchases(t *testing.T) {
 	}
 	if got := grants(functions["CheckoutFunction"], "secretsmanager:GetSecretValue"); slices.Contains(got, "Ga4ApiSecrets") {
 		t.Error("the checkout function may read the GA4 API secrets, which it never sends")
+	}
+}
+
+// The alarms of the specification's section 15, each on the metric it names (the functions' EMF
+// metrics in WinkCheckout, Function being the function's name), each with a description that
+// points at its runbook section, and every alarm of the template has that section.
+func TestTemplateAlarmsWatchTheirMetrics(t *testing.T) {
+	doc := projectTemplate(t)
+	alarms := resourcesOfType(doc, "AWS::CloudWatch::Alarm")
+	want := map[string]struct{ namespace, metric, function string }{
+		"Api5xxAlarm":                 {"AWS/ApiGateway", "5xx", ""},
+		"FunctionErrorsAlarm":         {"AWS/Lambda", "Errors", "CheckoutFunction"},
+		"StripeWebhookErrorsAlarm":    {"AWS/Lambda", "Errors", "StripeWebhookFunction"},
+		"ReleaseHoldsErrorsAlarm":     {"AWS/Lambda", "Errors", "ReleaseHoldsFunction"},
+		"CheckoutThrottlesAlarm":      {"AWS/Lambda", "Throttles", "CheckoutFunction"},
+		"StripeWebhookThrottlesAlarm": {"AWS/Lambda", "Throttles", "StripeWebhookFunction"},
+		"ReleaseHoldsThrottlesAlarm":  {"AWS/Lambda", "Throttles", "ReleaseHoldsFunction"},
+		"CheckoutLatencyAlarm":        {"WinkCheckout", "Duration", "CheckoutFunction"},
+		"WebhookFailuresAlarm":        {"WinkCheckout", "WebhookEvents", "StripeWebhookFunction"},
+		"WebhookBadSignaturesAlarm":   {"WinkCheckout", "WebhookEvents", "StripeWebhookFunction"},
+		"HoldOverdueAlarm":            {"WinkCheckout", "OldestDueHold", "ReleaseHoldsFunction"},
+		"HoldReleaserNotRunningAlarm": {"WinkCheckout", "HoldReleaserRuns", "ReleaseHoldsFunction"},
+		"AutomaticRefundAlarm":        {"WinkCheckout", "Refunds", "StripeWebhookFunction"},
+		"Ga4PurchasesFailingAlarm":    {"WinkCheckout", "PurchasesFailed", "ReleaseHoldsFunction"},
+		"Ga4PurchasesAbandonedAlarm":  {"WinkCheckout", "PurchasesAbandoned", "ReleaseHoldsFunction"},
+	}
+	runbook, err := os.ReadFile(filepath.Join(filepath.Dir(mustTemplatePath(t)), "docs", "runbook.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, w := range want {
+		a := alarms[id]
+		if a == nil {
+			t.Errorf("no alarm %s", id)
+			continue
+		}
+		props := field(a, "Properties")
+		namespace, metric := scalarOf(field(props, "Namespace")), scalarOf(field(props, "MetricName"))
+		dims := field(props, "Dimensions")
+		if m := field(props, "Metrics"); m != nil { // metric math: the first metric's
+			stat := field(field(items(m)[0], "MetricStat"), "Metric")
+			namespace, metric, dims = scalarOf(field(stat, "Namespace")), scalarOf(field(stat, "MetricName")), field(stat, "Dimensions")
+		}
+		if namespace != w.namespace || metric != w.metric {
+			t.Errorf("%s watches %s %s, want %s %s", id, namespace, metric, w.namespace, w.metric)
+		}
+		if w.function != "" {
+			found := false
+			for _, d := range items(dims) {
+				v := field(d, "Value")
+				if n := scalarOf(field(d, "Name")); (n == "Function" || n == "FunctionName") && v.Tag == "!Ref" && v.Value == w.function {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("%s is not on %s's metric", id, w.function)
+			}
+		}
+		if d := scalarOf(field(props, "AlarmDescription")); !strings.Contains(d, "docs/runbook.md") && !strings.Contains(d, "runbook") {
+			t.Errorf("%s's description does not point at the runbook: %q", id, d)
+		}
+		if scalarOf(field(props, "TreatMissingData")) == "" {
+			t.Errorf("%s does not say how it treats missing data", id)
+		}
+	}
+	for id := range alarms {
+		if !strings.Contains(string(runbook), "\n## "+id+"\n") {
+			t.Errorf("docs/runbook.md has no section ## %s", id)
+		}
+	}
+	if resourcesOfType(doc, "AWS::CloudWatch::Dashboard")["Dashboard"] == nil {
+		t.Error("no dashboard")
 	}
 }

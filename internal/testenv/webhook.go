@@ -20,12 +20,12 @@ import (
 const WebhookSecret = "whsec_localCheckoutWebhookSigningSecret"
 
 // Webhook builds the Stripe webhook function as its Lambda's main does, from settings.
-func Webhook(ctx context.Context, settings func(string) string, logger *slog.Logger) (*app.Webhook, error) {
+func Webhook(ctx context.Context, settings func(string) string, logger *slog.Logger, opts app.Options) (*app.Webhook, error) {
 	cfg, err := config.WebhookFromEnv(settings)
 	if err != nil {
 		return nil, err
 	}
-	return app.NewWebhook(ctx, cfg, logger)
+	return app.NewWebhook(ctx, cfg, logger, opts)
 }
 
 var eventCounter atomic.Int64
@@ -81,10 +81,10 @@ func WebhookRequest(body []byte, signature string) events.APIGatewayV2HTTPReques
 }
 
 // Releaser builds the hold releaser as its Lambda's main does, from settings, on the clock now.
-func Releaser(ctx context.Context, settings func(string) string, logger *slog.Logger, now func() time.Time) (*app.Releaser, error) {
+func Releaser(ctx context.Context, settings func(string) string, logger *slog.Logger, opts app.Options) (*app.Releaser, error) {
 	cfg, err := config.ReleaserFromEnv(settings)
 	if err != nil {
 		return nil, err
 	}
-	return app.NewReleaser(ctx, cfg, logger, now)
+	return app.NewReleaser(ctx, cfg, logger, opts)
 }
