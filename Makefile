@@ -272,7 +272,7 @@ FUNCTION ?=
 
 ## invoke: `sam local invoke` without Docker: a function under SAM's own Lambda emulator, with
 ## events/env.json, against a running `make run`: make invoke EVENT=events/checkout-success.json [FUNCTION=...]
-invoke: export INVOKE_EVENT := $(EVENT)
+invoke: export INVOKE_EVENT := $(if $(filter command line environment,$(origin EVENT)),$(EVENT),events/checkout-success.json)
 invoke: export INVOKE_FUNCTION := $(FUNCTION)
 invoke: $(SAM_STAMP)
 	go run ./cmd/invoke -event "$$INVOKE_EVENT" -function "$$INVOKE_FUNCTION"

@@ -32,7 +32,9 @@ type Sweep struct {
 	// The GA4 purchases of confirmed checkouts: sent, skipped (unknown measurement id), failed
 	// (retried later) or abandoned (too old for GA4, or the cart is gone).
 	PurchasesSent, PurchasesSkipped, PurchasesFailed, PurchasesAbandoned int
-	// OldestDue is how long ago the oldest due hold found ended (0 if none): the releaser's lag.
+	// OldestDue is how long ago the oldest hold this run found still held ended (0 if none): the
+	// releaser's lag. A hold that keeps failing counts from its checkout's own hold end, not from
+	// the retry its entry was moved to; GA4 purchases' entries do not count.
 	OldestDue time.Duration
 }
 
@@ -110,7 +112,9 @@ func (l *Lifecycle) releaseBatch(ctx context.Context, now time.Time, holds []Hol
 	})
 	sweep.Due = len(holds)
 	for _, h := range holds {
-		sweep.OldestDue = max(sweep.OldestDue, now.Sub(h.EndsAt))
+		if !h.Purchase {
+			sweep.OldestDue = max(sweep.OldestDue, now.Sub(h.EndsAt))
+		}
 	}
 	deadline, hasDeadline := ctx.Deadline()
 	var (
@@ -121,8 +125,10 @@ func (l *Lifecycle) releaseBatch(ctx context.Context, now time.Time, holds []Hol
 	for range min(releaseWorkers, len(holds)) {
 		wg.Go(func() {
 			for h := range next {
-				outcome, purchase := l.releaseHold(ctx, h, now, gate)
+				var overdue time.Duration
+				outcome, purchase := l.releaseHold(ctx, h, now, gate, &overdue)
 				mu.Lock()
+				sweep.OldestDue = max(sweep.OldestDue, overdue)
 				switch outcome {
 				case holdReleased:
 					sweep.Released++
@@ -198,9 +204,12 @@ var movedTo = map[CheckoutStatus]holdOutcome{Released: holdReleased, Confirmed: 
 
 // releaseHold settles one due hold, and the GA4 purchase of a checkout it finds paid. A failure
 // is logged and the hold moved behind the others, for the next run.
-func (l *Lifecycle) releaseHold(ctx context.Context, h Hold, now time.Time, gate *purchaseGate) (holdOutcome, PurchaseOutcome) {
+// A failure sets overdue to how long ago the checkout's hold really ended.
+func (l *Lifecycle) releaseHold(ctx context.Context, h Hold, now time.Time, gate *purchaseGate, overdue *time.Duration) (holdOutcome, PurchaseOutcome) {
 	log := l.log.With(slog.String("groupId", h.GroupIdentifier), slog.String("cartId", h.ShoppingCartIdentifier))
+	holdEnd := h.EndsAt // the stored hold end once the checkout is read (the entry's may be a retry's)
 	failed := func(what string, err error) (holdOutcome, PurchaseOutcome) {
+		*overdue = now.Sub(holdEnd)
 		log.ErrorContext(ctx, what+"; the next run retries", slog.String("error", err.Error()))
 		if err := l.holds.Defer(ctx, h, now.Add(retryAfter)); err != nil {
 			log.ErrorContext(ctx, "could not move a failing hold behind the others", slog.String("error", err.Error()))
@@ -224,6 +233,9 @@ func (l *Lifecycle) releaseHold(ctx context.Context, h Hold, now time.Time, gate
 		return l.forget(ctx, log, h), "" // released, and the cart checked out anew since
 	}
 	state := cart.Checkout.WithDefaults(l.hold)
+	if state.Status == PendingPayment {
+		holdEnd = state.HoldEndsAt
+	}
 	switch {
 	case state.Status == Confirmed && state.Purchase == PurchasePending && !h.Purchase:
 		return holdSkipped, "" // confirmed since it was found: its purchase is due later

@@ -156,3 +156,27 @@ func TestReleaserStopsTryingPurchasesThatKeepFailing(t *testing.T) {
 		t.Errorf("run %+v, recorded %v: want every purchase left pending", sweep, carts.recorded)
 	}
 }
+
+type failingPayments struct{ Payments }
+
+func (failingPayments) CancelPaymentIntent(context.Context, string) (PaymentIntent, error) {
+	return PaymentIntent{}, fmt.Errorf("stripe is down")
+}
+
+// A hold that keeps failing is moved on a minute at each failure: the run's lag still counts
+// from the checkout's own hold end, so that the overdue alarm sees it.
+func TestOldestDueCountsFromTheHoldsEnd(t *testing.T) {
+	now := time.Now()
+	state := pendingState("stuck", now)
+	state.HoldEndsAt = now.Add(-10 * time.Minute)
+	carts := &fakeCarts{carts: map[string]Cart{"cart-stuck": {Identifier: "cart-stuck", Status: CartCheckedOut, Checkout: &state}}, recorded: map[string]PurchaseStatus{}}
+	holds := &fakeHolds{due: []Hold{{GroupIdentifier: "stuck", ShoppingCartIdentifier: "cart-stuck", EndsAt: now.Add(-time.Minute)}}}
+	l := NewLifecycle(carts, fakeBookings{}, holds, failingPayments{}, nil, Options{Now: func() time.Time { return now }})
+	sweep, err := l.ReleaseDue(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sweep.Failed != 1 || sweep.OldestDue < 10*time.Minute {
+		t.Errorf("run %+v: want the failure, overdue since the hold's end 10 minutes ago", sweep)
+	}
+}

@@ -41,6 +41,9 @@ func WithStepTimes(ctx context.Context) (context.Context, *StepTimes) {
 
 // Get returns how long step took, and whether it ran.
 func (st *StepTimes) Get(step Step) (time.Duration, bool) {
+	if st == nil {
+		return 0, false
+	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	d, ok := st.times[step]

@@ -97,6 +97,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 		if r := recover(); r != nil {
 			log.ErrorContext(ctx, "checkout panicked", slog.String("panic", fmt.Sprint(r)), slog.String("stack", string(debug.Stack())))
 			resp, _ = problemResponse(h.problemTypeBase, fmt.Errorf("panic: %v", r), instance, requestID)
+			h.emit(ctx, log, string(kindInternal), time.Since(start), nil)
 		}
 	}()
 
@@ -132,6 +133,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 	})
 	if err != nil {
 		resp, _ := problemResponse(h.problemTypeBase, err, instance, requestID)
+		h.emit(ctx, log, string(kindInternal), took, steps)
 		return resp, nil
 	}
 	log.InfoContext(ctx, "checkout answered", append(attrs, slog.Int("status", http.StatusOK), slog.String("groupId", result.GroupIdentifier))...)

@@ -85,6 +85,7 @@ func (h *WebhookHandler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPR
 		if r := recover(); r != nil {
 			log.ErrorContext(ctx, "webhook panicked", slog.String("panic", fmt.Sprint(r)), slog.String("stack", string(debug.Stack())))
 			resp, _ = problemResponse(h.problemTypeBase, fmt.Errorf("panic: %v", r), instance, requestID)
+			h.emit(ctx, log, "unknown", string(kindInternal), checkout.EventResult{}, time.Since(start))
 		}
 	}()
 	ctx, cancel := withMargin(ctx, h.deadlineMargin)
@@ -93,9 +94,10 @@ func (h *WebhookHandler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPR
 	event, err := h.verify(&ev)
 	if err != nil {
 		resp, _ := problemResponse(h.problemTypeBase, err, instance, requestID)
-		log.WarnContext(ctx, "webhook refused", slog.Int("status", resp.StatusCode), slog.String("error", err.Error()),
-			slog.Duration("duration", time.Since(start)))
-		h.emit(ctx, log, "unknown", refusal(err), checkout.EventResult{}, time.Since(start))
+		result := refusal(err)
+		log.WarnContext(ctx, "webhook refused", slog.Int("status", resp.StatusCode), slog.String("result", result),
+			slog.String("error", err.Error()), slog.Duration("duration", time.Since(start)))
+		h.emit(ctx, log, "unknown", result, checkout.EventResult{}, time.Since(start))
 		return resp, nil
 	}
 	log = log.With(slog.String("eventId", event.ID), slog.String("eventType", event.Type))

@@ -12,9 +12,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 )
 
 // Unit is a CloudWatch metric unit.
@@ -70,6 +70,9 @@ type definition struct {
 
 // New starts an entry whose metrics are published under each of sets (dimension names).
 func (w *Writer) New(sets ...[]string) *Entry {
+	if sets == nil {
+		sets = [][]string{} // "Dimensions": [], never null
+	}
 	return &Entry{w: w, dims: map[string]string{}, sets: sets, values: map[string]float64{}, properties: map[string]any{}}
 }
 
@@ -165,8 +168,8 @@ func (e *Entry) check() error {
 			switch {
 			case !ok:
 				fail("dimension %q has no value", name)
-			case v == "" || utf8.RuneCountInString(v) > MaxDimensionValue || !utf8.ValidString(v):
-				fail("dimension %q: a value of 1 to %d characters", name, MaxDimensionValue)
+			case !printable(v, MaxDimensionValue):
+				fail("dimension %q: a value of 1 to %d printable ASCII characters, not all spaces", name, MaxDimensionValue)
 			}
 		}
 	}
@@ -190,9 +193,21 @@ func (e *Entry) check() error {
 	return errors.Join(errs...)
 }
 
-func validName(s string) bool {
-	n := utf8.RuneCountInString(s)
-	return n >= 1 && n <= MaxNameChars && s[0] != ':'
+// validName: 1 to 255 printable ASCII characters, not all spaces, not starting with a colon (the
+// specification's rule for names, and CloudWatch's for dimension values).
+func validName(s string) bool { return printable(s, MaxNameChars) && s[0] != ':' }
+
+// printable: 1 to max printable ASCII characters, not all spaces.
+func printable(s string, max int) bool {
+	if s == "" || len(s) > max || strings.TrimSpace(s) == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // Decoded is a metric line as CloudWatch reads it.

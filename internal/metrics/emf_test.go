@@ -57,6 +57,10 @@ func TestLimitsAreEnforced(t *testing.T) {
 		"a metric as a dimension": w.New([]string{"N"}).Dimension("N", "x").Count("N", 1),
 		"the _aws name":           w.New([]string{}).Count("_aws", 1),
 		"a bad namespace":         NewWriter(&bytes.Buffer{}, "").New([]string{}).Count("N", 1),
+		"a non-ASCII value":       w.New([]string{"F"}).Dimension("F", "café").Count("N", 1),
+		"a blank value":           w.New([]string{"F"}).Dimension("F", "   ").Count("N", 1),
+		"a control character":     w.New([]string{"F"}).Dimension("F", "a\nb").Count("N", 1),
+		"a non-ASCII name":        w.New([]string{}).Count("Durée", 1),
 	}
 	for name, e := range tests {
 		if _, err := e.Marshal(); err == nil {
@@ -68,6 +72,13 @@ func TestLimitsAreEnforced(t *testing.T) {
 	}
 	if _, err := manyDimensions(w, MaxDimensionsPerSet).Marshal(); err != nil {
 		t.Errorf("30 dimensions refused: %v", err)
+	}
+	line, err := w.New().Count("N", 1).Marshal() // no dimension set: "Dimensions": [], which Decode takes
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Decode(line); err != nil {
+		t.Errorf("a line without dimensions: %v: %s", err, line)
 	}
 }
 

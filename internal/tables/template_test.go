@@ -487,22 +487,24 @@ func TestTemplateLetsTheLifecycleSendPurchases(t *testing.T) {
 func TestTemplateAlarmsWatchTheirMetrics(t *testing.T) {
 	doc := projectTemplate(t)
 	alarms := resourcesOfType(doc, "AWS::CloudWatch::Alarm")
-	want := map[string]struct{ namespace, metric, function string }{
-		"Api5xxAlarm":                 {"AWS/ApiGateway", "5xx", ""},
-		"FunctionErrorsAlarm":         {"AWS/Lambda", "Errors", "CheckoutFunction"},
-		"StripeWebhookErrorsAlarm":    {"AWS/Lambda", "Errors", "StripeWebhookFunction"},
-		"ReleaseHoldsErrorsAlarm":     {"AWS/Lambda", "Errors", "ReleaseHoldsFunction"},
-		"CheckoutThrottlesAlarm":      {"AWS/Lambda", "Throttles", "CheckoutFunction"},
-		"StripeWebhookThrottlesAlarm": {"AWS/Lambda", "Throttles", "StripeWebhookFunction"},
-		"ReleaseHoldsThrottlesAlarm":  {"AWS/Lambda", "Throttles", "ReleaseHoldsFunction"},
-		"CheckoutLatencyAlarm":        {"WinkCheckout", "Duration", "CheckoutFunction"},
-		"WebhookFailuresAlarm":        {"WinkCheckout", "WebhookEvents", "StripeWebhookFunction"},
-		"WebhookBadSignaturesAlarm":   {"WinkCheckout", "WebhookEvents", "StripeWebhookFunction"},
-		"HoldOverdueAlarm":            {"WinkCheckout", "OldestDueHold", "ReleaseHoldsFunction"},
-		"HoldReleaserNotRunningAlarm": {"WinkCheckout", "HoldReleaserRuns", "ReleaseHoldsFunction"},
-		"AutomaticRefundAlarm":        {"WinkCheckout", "Refunds", "StripeWebhookFunction"},
-		"Ga4PurchasesFailingAlarm":    {"WinkCheckout", "PurchasesFailed", "ReleaseHoldsFunction"},
-		"Ga4PurchasesAbandonedAlarm":  {"WinkCheckout", "PurchasesAbandoned", "ReleaseHoldsFunction"},
+	// dims: the alarm's dimensions, name=value, as the code publishes them (a dimension set of
+	// internal/httpapi/observe.go or the releaser's; Function is the function's !Ref).
+	want := map[string]struct{ namespace, metric, function, dims string }{
+		"Api5xxAlarm":                 {"AWS/ApiGateway", "5xx", "", "ApiId,Stage=$default"},
+		"FunctionErrorsAlarm":         {"AWS/Lambda", "Errors", "CheckoutFunction", "FunctionName"},
+		"StripeWebhookErrorsAlarm":    {"AWS/Lambda", "Errors", "StripeWebhookFunction", "FunctionName"},
+		"ReleaseHoldsErrorsAlarm":     {"AWS/Lambda", "Errors", "ReleaseHoldsFunction", "FunctionName"},
+		"CheckoutThrottlesAlarm":      {"AWS/Lambda", "Throttles", "CheckoutFunction", "FunctionName"},
+		"StripeWebhookThrottlesAlarm": {"AWS/Lambda", "Throttles", "StripeWebhookFunction", "FunctionName"},
+		"ReleaseHoldsThrottlesAlarm":  {"AWS/Lambda", "Throttles", "ReleaseHoldsFunction", "FunctionName"},
+		"CheckoutLatencyAlarm":        {"WinkCheckout", "Duration", "CheckoutFunction", "Function"},
+		"WebhookFailuresAlarm":        {"WinkCheckout", "WebhookEvents", "StripeWebhookFunction", "Function,Result=internal"},
+		"WebhookBadSignaturesAlarm":   {"WinkCheckout", "WebhookEvents", "StripeWebhookFunction", "Function,Result=bad-signature"},
+		"HoldOverdueAlarm":            {"WinkCheckout", "OldestDueHold", "ReleaseHoldsFunction", "Function"},
+		"HoldReleaserNotRunningAlarm": {"WinkCheckout", "HoldReleaserRuns", "ReleaseHoldsFunction", "Function"},
+		"AutomaticRefundAlarm":        {"WinkCheckout", "Refunds", "StripeWebhookFunction", "Function"},
+		"Ga4PurchasesFailingAlarm":    {"WinkCheckout", "PurchasesFailed", "ReleaseHoldsFunction", "Function"},
+		"Ga4PurchasesAbandonedAlarm":  {"WinkCheckout", "PurchasesAbandoned", "ReleaseHoldsFunction", "Function"},
 	}
 	runbook, err := os.ReadFile(filepath.Join(filepath.Dir(mustTemplatePath(t)), "docs", "runbook.md"))
 	if err != nil {
@@ -535,6 +537,18 @@ func TestTemplateAlarmsWatchTheirMetrics(t *testing.T) {
 			if !found {
 				t.Errorf("%s is not on %s's metric", id, w.function)
 			}
+		}
+		var got []string
+		for _, d := range items(dims) {
+			name, v := scalarOf(field(d, "Name")), field(d, "Value")
+			if v.Tag == "!Ref" || v.Tag == "!GetAtt" {
+				got = append(got, name)
+			} else {
+				got = append(got, name+"="+scalarOf(v))
+			}
+		}
+		if strings.Join(got, ",") != w.dims {
+			t.Errorf("%s's dimensions are %s, want %s (what the code publishes)", id, strings.Join(got, ","), w.dims)
 		}
 		if d := scalarOf(field(props, "AlarmDescription")); !strings.Contains(d, "docs/runbook.md") && !strings.Contains(d, "runbook") {
 			t.Errorf("%s's description does not point at the runbook: %q", id, d)

@@ -66,6 +66,8 @@ func TestValidate(t *testing.T) {
 		{"internal with a leaking detail", apispec.Webhook, answer(500, problem, strings.Replace(internalBody, `The checkout could not be completed.`, `dynamodb: connection refused`, 1)), "detail"},
 		{"webhook validation of a checkout field", apispec.Webhook, answer(400, problem, validationBody), "field"},
 		{"undocumented status", apispec.Checkout, answer(404, problem, notFoundBody), "404"},
+		{"200 with no body", apispec.Checkout, answer(200, "application/json", ""), "no body"},
+		{"problem with no body", apispec.Checkout, answer(400, problem, ""), "no body"},
 		{"undocumented route", apispec.Route{Method: "GET", Path: "/api/checkout"}, answer(200, "application/json", okBody), "GET"},
 	}
 	for _, tt := range tests {
@@ -95,8 +97,13 @@ func (f *failRecorder) Errorf(format string, args ...any) {
 func TestCheckFailsTheTest(t *testing.T) {
 	var rec failRecorder
 	apispec.Check(&rec, apispec.Checkout, answer(418, "application/json", `{}`))
+	if len(rec.errs) != 2 {
+		t.Fatalf("Check reported %d failures for an undocumented status that is no problem, want 2", len(rec.errs))
+	}
+	rec = failRecorder{} // API Gateway's own 401 is documented, but no handler answers one
+	apispec.Check(&rec, apispec.Checkout, events.APIGatewayV2HTTPResponse{StatusCode: 401, Headers: map[string]string{"Content-Type": "application/json"}, Body: `{"message":"Unauthorized"}`})
 	if len(rec.errs) != 1 {
-		t.Fatalf("Check reported %d failures for an undocumented status, want 1", len(rec.errs))
+		t.Fatalf("Check reported %d failures for a handler's 401 in API Gateway's shape, want 1", len(rec.errs))
 	}
 	rec = failRecorder{}
 	apispec.Check(&rec, apispec.Webhook, answer(200, "application/json", `{"received":true}`))
