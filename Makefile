@@ -44,14 +44,14 @@ build:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build $(GO_BUILD_FLAGS) -o bin/release-holds/bootstrap ./functions/release-holds
 
 # ---- fuzzing ----------------------------------------------------------------
-# (owned by the hostile-input work: FuzzHandle in internal/httpapi, its seed corpus in
-# internal/httpapi/testdata/fuzz/FuzzHandle/, FuzzToMinor in internal/money). A failure leaves
+# (owned by the hostile-input work: FuzzHandle in internal/httpapi/hostile, its seed corpus in
+# internal/httpapi/hostile/testdata/fuzz/FuzzHandle/, FuzzToMinor in internal/money). A failure leaves
 # its input in the package's testdata/fuzz/, where plain `go test` replays it.
 .PHONY: fuzz fuzz-short
 
 ## fuzz: the long fuzz runs, about 4 minutes for FuzzHandle and 2 for FuzzToMinor here.
 fuzz:
-	go test -run='^$$' -fuzz='^FuzzHandle$$' -fuzztime=1200000x -timeout=60m ./internal/httpapi/
+	go test -run='^$$' -fuzz='^FuzzHandle$$' -fuzztime=1200000x -timeout=60m ./internal/httpapi/hostile/
 	go test -run='^$$' -fuzz='^FuzzToMinor$$' -fuzztime=5000000x -timeout=60m ./internal/money/
 
 ## fuzz-short: the same, briefly (about 20 s and 8 s here); part of test.
@@ -59,7 +59,7 @@ fuzz:
 # coordinator can report its own deadline as a failure ("context deadline exceeded",
 # golang/go#75804, fixed in Go 1.27) when a worker is busy as the time runs out.
 fuzz-short:
-	@$(STEP) "fuzzing the handler briefly" "about 20 s" go test -run='^$$' -fuzz='^FuzzHandle$$' -fuzztime=100000x ./internal/httpapi/
+	@$(STEP) "fuzzing the handler briefly" "about 20 s" go test -run='^$$' -fuzz='^FuzzHandle$$' -fuzztime=100000x ./internal/httpapi/hostile/
 	@$(STEP) "fuzzing the money conversion briefly" "about 10 s" go test -run='^$$' -fuzz='^FuzzToMinor$$' -fuzztime=300000x ./internal/money/
 
 # ---- tools (pinned) ---------------------------------------------------------

@@ -133,6 +133,8 @@ func TestWebhookMetricsByResult(t *testing.T) {
 
 	mustReceive(t, h.deliver(checkout.EventProcessing, h.intentOf("metrics-hook", "processing")))
 	check(checkout.EventProcessing, "suspended", nil)
+	mustReceive(t, h.deliver(checkout.EventPaymentFailed, h.intentOf("metrics-hook", "requires_payment_method")))
+	check(checkout.EventPaymentFailed, "failure-recorded", nil)
 	paid := h.intentOf("metrics-hook", "succeeded")
 	mustReceive(t, h.deliver(checkout.EventSucceeded, paid))
 	check(checkout.EventSucceeded, "confirmed", map[string]float64{"PurchasesSent": 1})
@@ -153,6 +155,18 @@ func TestWebhookMetricsByResult(t *testing.T) {
 		t.Fatalf("a forged signature answered %d", forged.StatusCode)
 	}
 	check("unknown", "bad-signature", nil)
+
+	notAnEvent := []byte(`{"hello":"stripe"}`)
+	if resp := h.deliverRaw(testenv.WebhookRequest(notAnEvent, testenv.Signature(notAnEvent, testenv.WebhookSecret, time.Now()))); resp.StatusCode != 400 {
+		t.Fatalf("a signed body that is no event answered %d", resp.StatusCode)
+	}
+	check("unknown", "validation", nil)
+
+	// Another checkout, released by its cancel.
+	putCart(t, cartSpec{id: "metrics-hook-2", owner: "traveller-metrics-hook", items: []itemSpec{{amount: "42"}}})
+	h.mustCheckout("traveller-metrics-hook", checkoutBody("metrics-hook-2", ""))
+	mustReceive(t, h.deliver(checkout.EventCanceled, h.intentOf("metrics-hook-2", "canceled")))
+	check(checkout.EventCanceled, "released", nil)
 }
 
 func TestReleaserRunMetrics(t *testing.T) {

@@ -1,4 +1,8 @@
-package httpapi_test
+// Package hostile_test fuzzes the checkout handler with hostile input. It is a package of its
+// own so that the fuzzing build (every dependency compiled with coverage instrumentation) holds
+// the handler's dependencies only, not the test suite's API validator: the answers are held to
+// the HTTP contract by the oracle below, and to api/openapi.yaml by internal/httpapi's tests.
+package hostile_test
 
 import (
 	"bytes"
@@ -20,7 +24,6 @@ import (
 
 	"github.com/winktravel/checkout/internal/checkout"
 	"github.com/winktravel/checkout/internal/httpapi"
-	"github.com/winktravel/checkout/internal/testenv/apispec"
 )
 
 // The fuzz target and the hostile-input tables below share one oracle, checkHostile: it
@@ -155,7 +158,6 @@ func checkHostile(t *testing.T, in hostile) (events.APIGatewayV2HTTPResponse, *f
 	if err != nil {
 		t.Fatalf("Handle returned error %v", err)
 	}
-	apispec.Check(t, apispec.Checkout, resp)
 	if resp.Headers["Cache-Control"] != "no-store" {
 		t.Errorf("Cache-Control = %q, want no-store", resp.Headers["Cache-Control"])
 	}
