@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"net/http"
 	"runtime"
 	"slices"
 	"strconv"
@@ -53,6 +54,8 @@ type runner struct {
 	runID           string
 	seq             atomic.Int64
 	cartExpiry      time.Time
+	ga4             http.Client // the floor's GA4 sends
+	collector       string      // the local GA4 collector's URL, with its query
 }
 
 func newRunner(ctx context.Context, env *testenv.Env, secretARN string) (*runner, error) {

@@ -6,7 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -53,7 +55,16 @@ func (r *runner) paidCheckout(ctx context.Context) (paidCheckout, error) {
 // webhookLatency returns the webhook's and its floor's latencies over iterations rounds, after
 // warmup unmeasured ones.
 func (r *runner) webhookLatency(ctx context.Context, warmup, iterations int) (hook, floor []time.Duration, err error) {
-	settings := r.env.Settings(r.env.Stack.StripeURL, nil)
+	// The confirmation's GA4 purchase goes to a local collector, as in production to Google.
+	collector, err := testenv.StartGA4Collector(map[string]string{benchGA4MeasurementID: testenv.GA4APISecret})
+	if err != nil {
+		return nil, nil, err
+	}
+	defer collector.Close()
+	r.collector = collector.Endpoint() + "?" + url.Values{"measurement_id": {benchGA4MeasurementID}, "api_secret": {testenv.GA4APISecret}}.Encode()
+	settings := r.env.Settings(r.env.Stack.StripeURL, map[string]string{
+		"GA4_ENDPOINT": collector.Endpoint(), "GA4_API_SECRETS": `{"` + benchGA4MeasurementID + `":"` + testenv.GA4APISecret + `"}`,
+	})
 	fn, err := testenv.Webhook(ctx, settings, app.NewLogger(slog.NewJSONHandler(io.Discard, nil), slog.LevelInfo), app.Options{Metrics: devNull()})
 	if err != nil {
 		return nil, nil, fmt.Errorf("build the webhook: %w", err)
@@ -103,8 +114,8 @@ func (r *runner) deliverPaid(ctx context.Context, fn *app.Webhook, c paidCheckou
 	return elapsed, err
 }
 
-// confirmDirectly times the webhook's DynamoDB calls made directly: the cart read, then the
-// confirmation's transaction.
+// confirmDirectly times the webhook's calls made directly: the cart read, the confirmation's
+// transaction, then the GA4 purchase's: the bookings read, the send, its record.
 func (r *runner) confirmDirectly(ctx context.Context, c paidCheckout) (time.Duration, error) {
 	start := time.Now()
 	if _, err := r.floor.db.GetItem(ctx, &dynamodb.GetItemInput{
@@ -127,7 +138,11 @@ func (r *runner) confirmDirectly(ctx context.Context, c paidCheckout) (time.Dura
 			":paid": s("PAID"), ":confirmed": s("CONFIRMED"), ":intent": s(c.intentID), ":at": at, ":group": s(c.group),
 			":checkingOut": s("CHECKING_OUT"), ":checkedOut": s("CHECKED_OUT"), ":pending": s("PENDING_PAYMENT"), ":processing": s("PROCESSING"),
 		},
-	}}, {Delete: &types.Delete{TableName: aws.String(holdsTable), Key: map[string]types.AttributeValue{"groupIdentifier": s(c.group)}}}}
+	}}, {Update: &types.Update{TableName: aws.String(holdsTable), Key: map[string]types.AttributeValue{"groupIdentifier": s(c.group)},
+		UpdateExpression:          aws.String("SET #endsAt = :due, #purchase = :true"),
+		ExpressionAttributeNames:  map[string]string{"#endsAt": "holdEndsAt", "#purchase": "purchase"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":due": &types.AttributeValueMemberN{Value: strconv.FormatInt(time.Now().Add(time.Minute).Unix(), 10)}, ":true": &types.AttributeValueMemberBOOL{Value: true}},
+	}}}
 	for _, code := range c.codes {
 		tx = append(tx, types.TransactWriteItem{Update: &types.Update{
 			TableName:                aws.String(bookingsTable),
@@ -141,6 +156,35 @@ func (r *runner) confirmDirectly(ctx context.Context, c paidCheckout) (time.Dura
 		}})
 	}
 	token := "bench-confirm-" + strconv.FormatInt(r.seq.Add(1), 10)
-	_, err := r.floor.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: tx, ClientRequestToken: &token})
+	if _, err := r.floor.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: tx, ClientRequestToken: &token}); err != nil {
+		return 0, err
+	}
+	keys := make([]map[string]types.AttributeValue, len(c.codes))
+	for i, code := range c.codes {
+		keys[i] = map[string]types.AttributeValue{"bookingCode": s(code)}
+	}
+	if _, err := r.floor.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
+		bookingsTable: {Keys: keys, ConsistentRead: aws.Bool(true)}}}); err != nil {
+		return 0, err
+	}
+	body := `{"client_id":"` + benchGA4ClientID + `","timestamp_micros":` + strconv.FormatInt(time.Now().UnixMicro(), 10) +
+		`,"events":[{"name":"purchase","params":{"transaction_id":"` + c.group + `","value":425.00,"currency":"EUR","session_id":"` +
+		benchGA4SessionID + `","engagement_time_msec":100,"items":[{"item_id":"rate-1","item_name":"Hotel 1","price":180.00,"quantity":1},` +
+		`{"item_id":"rate-2","item_name":"Hotel 2","price":245.00,"quantity":1}]}}]}`
+	resp, err := r.ga4.Post(r.collector, "application/json", strings.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	token = "bench-purchase-" + strconv.FormatInt(r.seq.Add(1), 10)
+	_, err = r.floor.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{ClientRequestToken: &token, TransactItems: []types.TransactWriteItem{
+		{Update: &types.Update{TableName: aws.String(cartsTable), Key: map[string]types.AttributeValue{"identifier": s(c.cartID)},
+			UpdateExpression:          aws.String("SET #checkout.#purchase = :sent, #checkout.#at = :at"),
+			ConditionExpression:       aws.String("#checkout.#group = :group"),
+			ExpressionAttributeNames:  map[string]string{"#checkout": "checkout", "#purchase": "purchase", "#at": "purchaseRecordedAt", "#group": "groupIdentifier"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":sent": s("SENT"), ":at": at, ":group": s(c.group)}}},
+		{Delete: &types.Delete{TableName: aws.String(holdsTable), Key: map[string]types.AttributeValue{"groupIdentifier": s(c.group)}}},
+	}})
 	return time.Since(start), err
 }
