@@ -1,11 +1,16 @@
 package app_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/winktravel/checkout/internal/checkout"
 	"github.com/winktravel/checkout/internal/metrics"
@@ -167,6 +172,21 @@ func TestWebhookMetricsByResult(t *testing.T) {
 	h.mustCheckout("traveller-metrics-hook", checkoutBody("metrics-hook-2", ""))
 	mustReceive(t, h.deliver(checkout.EventCanceled, h.intentOf("metrics-hook-2", "canceled")))
 	check(checkout.EventCanceled, "released", nil)
+
+	// A paid group whose cart is gone while its bookings read pending: 500, Stripe delivers again.
+	putCart(t, cartSpec{id: "metrics-hook-3", owner: "traveller-metrics-hook", items: []itemSpec{{amount: "42"}}})
+	h.mustCheckout("traveller-metrics-hook", checkoutBody("metrics-hook-3", ""))
+	gone := h.intentOf("metrics-hook-3", "succeeded")
+	if _, err := db.DeleteItem(context.Background(), &dynamodb.DeleteItemInput{
+		TableName: aws.String(tableNames["CartsTable"]),
+		Key:       map[string]types.AttributeValue{"identifier": &types.AttributeValueMemberS{Value: "metrics-hook-3"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if resp := h.deliver(checkout.EventSucceeded, gone); resp.StatusCode != 500 {
+		t.Fatalf("webhook answered %d, want 500", resp.StatusCode)
+	}
+	check(checkout.EventSucceeded, "internal", nil)
 }
 
 func TestReleaserRunMetrics(t *testing.T) {
