@@ -25,7 +25,7 @@ test:
 # idle), so that go test finds them built.
 .PHONY: race-build
 race-build:
-	@$(STEP) "compiling every package with -race, for go test" "about 3 min on a fresh machine, seconds after" go build -race ./...
+	@$(STEP) "compiling every package with -race, for go test" "about 7 min on a fresh 2-core machine, seconds after" go build -race ./...
 
 ## help: this list.
 help:
@@ -34,7 +34,7 @@ help:
 ## vet: go vet and staticcheck (installs staticcheck only).
 vet:
 	@$(MAKE) --no-print-directory $(STATICCHECK_STAMP)
-	@$(STEP) "go vet" "about 30 s on a fresh machine" go vet ./...
+	@$(STEP) "go vet" "about 4 min on a fresh machine, seconds after" go vet ./...
 	@$(STEP) "staticcheck" "about 90 s the first time, 10 s after" $(TOOLS)/bin/staticcheck ./...
 
 ## build: stripped linux/arm64 bootstraps in bin/ (the checkout's bin/bootstrap, the others' bin/<function>/bootstrap).
@@ -106,7 +106,7 @@ $(DYNAMODB_LOCAL_STAMP): .ci/dynamodb-local/pom.xml
 
 $(STRIPE_MOCK_STAMP):
 	rm -f $(TOOLS)/bin/.installed-stripe-mock-*
-	$(STEP) "installing stripe-mock $(STRIPE_MOCK_VERSION)" "about 40 s" \
+	$(STEP) "installing stripe-mock $(STRIPE_MOCK_VERSION)" "about 2 min" \
 		env GOBIN=$(TOOLS)/bin go install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION)
 	touch $@
 
@@ -127,14 +127,14 @@ $(STRIPE_MOCK_FIXTURES): $(STRIPE_MOCK_STAMP)
 $(MOTO_STAMP): .ci/moto-constraints.txt
 	rm -rf $(MOTO_VENV)
 	python3 -m venv $(MOTO_VENV)
-	$(STEP) "installing moto $(MOTO_VERSION) (a local Secrets Manager) into .tools/moto-venv" "about 40 s" \
+	$(STEP) "installing moto $(MOTO_VERSION) (a local Secrets Manager) into .tools/moto-venv" "1 to 4 min" \
 		$(MOTO_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-input \
 		-c .ci/moto-constraints.txt 'moto[server]==$(MOTO_VERSION)'
 	touch $@
 
 $(STATICCHECK_STAMP):
 	rm -f $(TOOLS)/bin/.installed-staticcheck-*
-	$(STEP) "installing staticcheck $(STATICCHECK_VERSION)" "about 30 s" \
+	$(STEP) "installing staticcheck $(STATICCHECK_VERSION)" "about 2 min" \
 		env GOBIN=$(TOOLS)/bin go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	touch $@
 
@@ -143,7 +143,7 @@ $(STATICCHECK_STAMP):
 # The version is stamped in as upstream's release builds do, so GET /version reports it.
 $(TOXIPROXY_STAMP):
 	rm -rf $(TOOLS)/bin/.installed-toxiproxy-* $(TOOLS)/toxiproxy.tmp
-	$(STEP) "installing Toxiproxy $(TOXIPROXY_VERSION)" "about 30 s" \
+	$(STEP) "installing Toxiproxy $(TOXIPROXY_VERSION)" "about 2 min" \
 		env GOBIN=$(TOOLS)/toxiproxy.tmp go install \
 		-ldflags "-X github.com/Shopify/toxiproxy/v2.Version=$(TOXIPROXY_VERSION:v%=%)" \
 		github.com/Shopify/toxiproxy/v2/cmd/server@$(TOXIPROXY_VERSION)
@@ -172,7 +172,7 @@ SAM_FUNCTIONS := CheckoutFunction StripeWebhookFunction ReleaseHoldsFunction
 $(SAM_STAMP): .ci/sam-constraints.txt
 	rm -rf $(SAM_VENV)
 	$(SAM_PYTHON) -m venv $(SAM_VENV)
-	$(STEP) "installing aws-sam-cli $(SAM_CLI_VERSION) and cfn-lint $(CFN_LINT_VERSION) into .tools/sam-venv" "about 70 s" \
+	$(STEP) "installing aws-sam-cli $(SAM_CLI_VERSION) and cfn-lint $(CFN_LINT_VERSION) into .tools/sam-venv" "1 to 4 min" \
 		$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-input \
 		-c .ci/sam-constraints.txt aws-sam-cli==$(SAM_CLI_VERSION) cfn-lint==$(CFN_LINT_VERSION)
 	touch $@
@@ -189,7 +189,7 @@ CHECKOV_ENV := env -u BC_API_KEY CKV_SKIP_PACKAGE_UPDATE_CHECK=true BC_SKIP_MAPP
 $(CHECKOV_STAMP): .ci/checkov-constraints.txt
 	rm -rf $(CHECKOV_VENV)
 	$(SAM_PYTHON) -m venv $(CHECKOV_VENV)
-	$(STEP) "installing checkov $(CHECKOV_VERSION) into .tools/checkov-venv" "about 60 s" \
+	$(STEP) "installing checkov $(CHECKOV_VERSION) into .tools/checkov-venv" "1 to 4 min" \
 		$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-input \
 		-c .ci/checkov-constraints.txt checkov==$(CHECKOV_VERSION)
 	touch $@
@@ -206,7 +206,7 @@ lint-template: $(SAM_STAMP) $(CHECKOV_STAMP)
 	@$(STEP) "checkov template.yaml" "about 10 s" $(CHECKOV_ENV) $(CHECKOV_VENV)/bin/checkov --framework cloudformation \
 		--file template.yaml --quiet --compact --skip-download
 	rm -rf .aws-sam/build
-	@$(STEP) "sam build (the three arm64 bootstraps)" "about 30 s" \
+	@$(STEP) "sam build (the three arm64 bootstraps)" "about 2 min on a fresh machine, seconds after" \
 		env $(SAM_ENV) $(SAM_VENV)/bin/sam build --build-in-source --template-file template.yaml
 	@for fn in $(SAM_FUNCTIONS); do bootstrap=.aws-sam/build/$$fn/bootstrap; \
 		hdr=$$(od -An -tx1 -N20 $$bootstrap | tr -d ' \n'); \
