@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/winktravel/checkout/internal/app"
 	"github.com/winktravel/checkout/internal/localstack"
@@ -177,6 +179,17 @@ func putCustomization(t *testing.T, id string, active bool, hosts []string, suff
 	t.Helper()
 	c := sample.Customization{ID: id, Active: active, AllowedRedirectHosts: hosts, StatementDescriptorSuffix: suffix}
 	if err := sample.PutCustomization(context.Background(), db, tableNames["CustomizationsTable"], c); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// deleteCart deletes a cart, as the cart service may at any time.
+func deleteCart(t *testing.T, id string) {
+	t.Helper()
+	if _, err := db.DeleteItem(context.Background(), &dynamodb.DeleteItemInput{
+		TableName: aws.String(tableNames["CartsTable"]),
+		Key:       map[string]types.AttributeValue{"identifier": &types.AttributeValueMemberS{Value: id}},
+	}); err != nil {
 		t.Fatal(err)
 	}
 }

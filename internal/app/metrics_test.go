@@ -1,16 +1,11 @@
 package app_test
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/winktravel/checkout/internal/checkout"
 	"github.com/winktravel/checkout/internal/metrics"
@@ -177,12 +172,7 @@ func TestWebhookMetricsByResult(t *testing.T) {
 	putCart(t, cartSpec{id: "metrics-hook-3", owner: "traveller-metrics-hook", items: []itemSpec{{amount: "42"}}})
 	h.mustCheckout("traveller-metrics-hook", checkoutBody("metrics-hook-3", ""))
 	gone := h.intentOf("metrics-hook-3", "succeeded")
-	if _, err := db.DeleteItem(context.Background(), &dynamodb.DeleteItemInput{
-		TableName: aws.String(tableNames["CartsTable"]),
-		Key:       map[string]types.AttributeValue{"identifier": &types.AttributeValueMemberS{Value: "metrics-hook-3"}},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	deleteCart(t, "metrics-hook-3")
 	if resp := h.deliver(checkout.EventSucceeded, gone); resp.StatusCode != 500 {
 		t.Fatalf("webhook answered %d, want 500", resp.StatusCode)
 	}

@@ -12,9 +12,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/winktravel/checkout/internal/app"
 	"github.com/winktravel/checkout/internal/checkout"
@@ -395,12 +392,7 @@ func TestWebhookNeverRefundsOnPendingBookings(t *testing.T) {
 	putCart(t, cartSpec{id: "hook-cart-deleted", owner: "traveller-hook-deleted", items: []itemSpec{{amount: "42"}}})
 	h.mustCheckout("traveller-hook-deleted", checkoutBody("hook-cart-deleted", ""))
 	pi := h.intentOf("hook-cart-deleted", "succeeded")
-	if _, err := db.DeleteItem(context.Background(), &dynamodb.DeleteItemInput{
-		TableName: aws.String(tableNames["CartsTable"]),
-		Key:       map[string]types.AttributeValue{"identifier": &types.AttributeValueMemberS{Value: "hook-cart-deleted"}},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	deleteCart(t, "hook-cart-deleted")
 	if resp := h.deliver(checkout.EventSucceeded, pi); resp.StatusCode != 500 {
 		t.Errorf("webhook answered %d %s, want 500", resp.StatusCode, resp.Body)
 	}

@@ -54,9 +54,6 @@ func New(endpoint string, secrets map[string]string, hc *http.Client) *Client {
 	return &Client{endpoint: endpoint, secrets: secrets, http: hc}
 }
 
-// Measurements is how many measurement ids the client has a secret for.
-func (c *Client) Measurements() int { return len(c.secrets) }
-
 // SendPurchase posts one purchase event. GA4 answers 2xx to any request it received, valid or
 // not; anything else, and a request that did not complete, is an error (its text never carries
 // the API secret).
