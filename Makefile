@@ -14,28 +14,28 @@ STEP := $(CURDIR)/.ci/step
 
 .PHONY: test vet build tools clean help
 
-## test: everything CI runs: the tools (installed side by side, while the packages compile), vet,
-## the template checks, a short fuzz run and go test -race.
+## test: everything CI runs: the tools (installed side by side, while go vet compiles every package
+## with -race, as go test needs them), staticcheck, the template checks, a short fuzz run and go test -race.
 test:
-	@$(MAKE) --no-print-directory -j6 tools $(SAM_STAMP) $(CHECKOV_STAMP) race-build
-	@$(MAKE) --no-print-directory vet lint-template fuzz-short
+	@$(MAKE) --no-print-directory -j6 tools $(SAM_STAMP) $(CHECKOV_STAMP) go-vet
+	@$(MAKE) --no-print-directory staticcheck lint-template fuzz-short
 	@$(STEP) "go test -race over every package" "about 2 to 3 min" go test -race -count=1 -timeout 12m ./...
-
-# Compiles every package with -race while the tools install (their downloads leave the CPU
-# idle), so that go test finds them built.
-.PHONY: race-build
-race-build:
-	@$(STEP) "compiling every package with -race, for go test" "about 7 min on a fresh 2-core machine, seconds after" go build -race ./...
 
 ## help: this list.
 help:
 	@grep -hE '^## [a-zA-Z_-]+:' $(MAKEFILE_LIST) | sed -E 's/^## ([a-zA-Z_-]+): /  make \1\t/' | expand -t 24
 
 ## vet: go vet and staticcheck (installs staticcheck only).
-vet:
-	@$(MAKE) --no-print-directory $(STATICCHECK_STAMP)
-	@$(STEP) "go vet" "about 4 min on a fresh machine, seconds after" go vet ./...
-	@$(STEP) "staticcheck" "about 90 s the first time, 10 s after" $(TOOLS)/bin/staticcheck ./...
+vet: go-vet staticcheck
+
+# go vet with -race: it compiles every package, tests included, the way go test -race does, so
+# that go test then finds them built (a plain go vet would compile the whole graph once more).
+.PHONY: go-vet staticcheck
+go-vet:
+	@$(STEP) "go vet, compiling every package with -race for go test" "about 4 min on a fresh 2-core machine, seconds after" go vet -race ./...
+
+staticcheck: $(STATICCHECK_STAMP)
+	@$(STEP) "staticcheck" "about 30 s the first time, 10 s after" $(TOOLS)/bin/staticcheck ./...
 
 ## build: stripped linux/arm64 bootstraps in bin/ (the checkout's bin/bootstrap, the others' bin/<function>/bootstrap).
 build:

@@ -10,14 +10,8 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"strings"
+	"sync"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/winktravel/checkout/internal/checkout"
 	"github.com/winktravel/checkout/internal/config"
@@ -55,22 +49,47 @@ type Function struct {
 	Service *checkout.Service
 }
 
-// New builds the function: it loads the AWS configuration, reads the Stripe secret once and
-// wires the adapters. Every error here is a cold-start failure.
+// Connections opened in init, as many as the flow uses at once: the three reads of step 2
+// (cart, customization, customer) go to DynamoDB together, the PaymentIntent and the ephemeral
+// key to Stripe.
+const (
+	initDynamoConnections = 3
+	initStripeConnections = 2
+)
+
+// New builds the function. Its cold start does three things at once and waits for nothing else:
+// it reads the Stripe secret and opens the connections to DynamoDB and to Stripe that the first
+// checkout then reuses. Every error here is a cold-start failure; a connection that could not be
+// opened is not one (the first request opens it).
 func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Options) (*Function, error) {
-	awsCfg, err := loadAWS(ctx)
+	aws, err := loadAWS(os.Getenv)
 	if err != nil {
 		return nil, err
 	}
-	stripeKey, err := secretValue(ctx, awsCfg, cfg.StripeSecretARN, cfg.StripeSecretKey, "Stripe secret")
+	db := aws.dynamoClient(cfg.DynamoDBEndpoint)
+	dynamoURL, err := aws.dynamoURL(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("resolve the DynamoDB endpoint: %w", err)
+	}
+	stripeHTTP := payments.NewHTTPClient()
+	var (
+		wg                     sync.WaitGroup
+		dynamoOpen, stripeOpen int
+	)
+	wg.Go(func() { dynamoOpen = openConnections(ctx, aws.transport, dynamoURL, initDynamoConnections) })
+	wg.Go(func() {
+		stripeOpen = openConnections(ctx, stripeHTTP.Transport, payments.BaseURL(cfg.Stripe.StripeAPIBase), initStripeConnections)
+	})
+	stripeKey, err := aws.secretValue(ctx, cfg.StripeSecretARN, cfg.StripeSecretKey, "Stripe secret")
+	wg.Wait()
 	if err != nil {
 		return nil, err
 	}
-	stripe, err := newStripe(stripeKey, cfg.Stripe, cfg.StripeEphemeralKeyVersion)
+	logger.DebugContext(ctx, "connections opened in init", slog.Int("dynamodb", dynamoOpen), slog.Int("stripe", stripeOpen))
+	stripe, err := newStripe(stripeKey, cfg.Stripe, cfg.StripeEphemeralKeyVersion, stripeHTTP)
 	if err != nil {
 		return nil, err
 	}
-	db := dynamoClient(awsCfg, cfg.DynamoDBEndpoint)
 	service := checkout.New(
 		dynamo.NewCarts(db, cfg.CartsTable, cfg.BookingsTable, cfg.HoldsTable),
 		dynamo.NewCustomizations(db, cfg.CustomizationsTable),
@@ -90,51 +109,13 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	return &Function{Handler: handler, Service: service}, nil
 }
 
-// newStripe is the Stripe adapter on the key read at cold start.
-func newStripe(key string, cfg config.Stripe, ephemeralKeyVersion string) (*payments.Stripe, error) {
-	stripe, err := payments.New(payments.Config{SecretKey: key, APIBase: cfg.StripeAPIBase, EphemeralKeyVersion: ephemeralKeyVersion})
+// newStripe is the Stripe adapter on the key read at cold start (hc nil: a client of its own).
+func newStripe(key string, cfg config.Stripe, ephemeralKeyVersion string, hc *http.Client) (*payments.Stripe, error) {
+	stripe, err := payments.New(payments.Config{SecretKey: key, APIBase: cfg.StripeAPIBase, EphemeralKeyVersion: ephemeralKeyVersion, HTTPClient: hc})
 	if err != nil {
 		return nil, fmt.Errorf("configure stripe: %w", err)
 	}
 	return stripe, nil
-}
-
-// loadAWS loads the AWS configuration of a function.
-func loadAWS(ctx context.Context) (aws.Config, error) {
-	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
-		t.MaxIdleConnsPerHost = 64 // concurrent requests in the local server reuse connections
-	})
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithHTTPClient(httpClient))
-	if err != nil {
-		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	return awsCfg, nil
-}
-
-// dynamoClient is the DynamoDB client of a function. DynamoDB Local's CRC32 response checksums do
-// not always match what the SDK computes: that check is skipped for a local endpoint only, never
-// against AWS.
-func dynamoClient(awsCfg aws.Config, localEndpoint string) *dynamodb.Client {
-	return dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
-		o.DisableValidateResponseChecksum = localEndpoint != ""
-	})
-}
-
-// secretValue reads a secret's SecretString from Secrets Manager, or takes local (a setting for
-// local runs and tests) when no ARN is configured. The value never appears in an error.
-func secretValue(ctx context.Context, awsCfg aws.Config, arn, local, what string) (string, error) {
-	if arn == "" {
-		return local, nil
-	}
-	out, err := secretsmanager.NewFromConfig(awsCfg).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: &arn})
-	if err != nil {
-		return "", fmt.Errorf("read the %s %s: %w", what, arn, err)
-	}
-	value := strings.TrimSpace(aws.ToString(out.SecretString))
-	if value == "" {
-		return "", fmt.Errorf("the %s %s is empty", what, arn)
-	}
-	return value, nil
 }
 
 // NewLogger returns the function's logger: JSON or text per Lambda's log format setting through

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -22,7 +23,7 @@ type Releaser struct {
 // NewReleaser builds the hold releaser (opts.Now is its clock). Every error here is a cold-start
 // failure.
 func NewReleaser(ctx context.Context, cfg config.Releaser, logger *slog.Logger, opts Options) (*Releaser, error) {
-	awsCfg, err := loadAWS(ctx)
+	aws, err := loadAWS(os.Getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -30,17 +31,17 @@ func NewReleaser(ctx context.Context, cfg config.Releaser, logger *slog.Logger, 
 		analytics checkout.Analytics
 		wg        sync.WaitGroup
 	)
-	wg.Go(func() { analytics = newAnalytics(ctx, awsCfg, cfg.GA4, logger) })
-	stripeKey, err := secretValue(ctx, awsCfg, cfg.StripeSecretARN, cfg.StripeSecretKey, "Stripe secret")
+	wg.Go(func() { analytics = newAnalytics(ctx, aws, cfg.GA4, logger) })
+	stripeKey, err := aws.secretValue(ctx, cfg.StripeSecretARN, cfg.StripeSecretKey, "Stripe secret")
 	wg.Wait()
 	if err != nil {
 		return nil, err
 	}
-	stripe, err := newStripe(stripeKey, cfg.Stripe, config.DefaultStripeEphemeralKeyVersion)
+	stripe, err := newStripe(stripeKey, cfg.Stripe, config.DefaultStripeEphemeralKeyVersion, nil)
 	if err != nil {
 		return nil, err
 	}
-	db := dynamoClient(awsCfg, cfg.DynamoDBEndpoint)
+	db := aws.dynamoClient(cfg.DynamoDBEndpoint)
 	lifecycle := newLifecycle(db, cfg.Lifecycle, stripe, analytics, checkout.Options{Hold: cfg.CheckoutHold, Logger: logger, Now: opts.Now})
 	function := cfg.FunctionName
 	if function == "" {

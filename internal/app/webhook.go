@@ -3,11 +3,12 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/winktravel/checkout/internal/checkout"
@@ -34,8 +35,8 @@ func newLifecycle(db *dynamodb.Client, tables config.Lifecycle, stripe *payments
 // the Measurement Protocol client. Analytics never stops a confirmation: a secret that cannot be
 // read or is not the documented JSON is logged, and every purchase then fails (they stay pending,
 // retried by the hold releaser after the next cold start) instead of failing this one.
-func newAnalytics(ctx context.Context, awsCfg aws.Config, cfg config.GA4, logger *slog.Logger) checkout.Analytics {
-	text, err := secretValue(ctx, awsCfg, cfg.GA4SecretsARN, cfg.GA4Secrets, "GA4 API secrets")
+func newAnalytics(ctx context.Context, aws awsEnv, cfg config.GA4, logger *slog.Logger) checkout.Analytics {
+	text, err := aws.secretValue(ctx, cfg.GA4SecretsARN, cfg.GA4Secrets, "GA4 API secrets")
 	var secrets map[string]string
 	if err == nil {
 		secrets, err = ga4.ParseSecrets(text)
@@ -53,13 +54,19 @@ type Webhook struct {
 	Lifecycle *checkout.Lifecycle
 }
 
-// NewWebhook builds the webhook function: the AWS configuration, the Stripe secret key and the
-// endpoint's signing secret (read concurrently, once), the adapters. Every error here is a
+// NewWebhook builds the webhook function: the AWS configuration, the Stripe secret key, the
+// endpoint's signing secret and the GA4 secrets (read concurrently, once, while a connection to
+// DynamoDB opens), the adapters. Every error here is a
 // cold-start failure.
 func NewWebhook(ctx context.Context, cfg config.Webhook, logger *slog.Logger, opts Options) (*Webhook, error) {
-	awsCfg, err := loadAWS(ctx)
+	aws, err := loadAWS(os.Getenv)
 	if err != nil {
 		return nil, err
+	}
+	db := aws.dynamoClient(cfg.DynamoDBEndpoint)
+	dynamoURL, err := aws.dynamoURL(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("resolve the DynamoDB endpoint: %w", err)
 	}
 	var (
 		stripeKey, signingSecret string
@@ -68,10 +75,11 @@ func NewWebhook(ctx context.Context, cfg config.Webhook, logger *slog.Logger, op
 		wg                       sync.WaitGroup
 	)
 	wg.Go(func() {
-		stripeKey, keyErr = secretValue(ctx, awsCfg, cfg.StripeSecretARN, cfg.StripeSecretKey, "Stripe secret")
+		stripeKey, keyErr = aws.secretValue(ctx, cfg.StripeSecretARN, cfg.StripeSecretKey, "Stripe secret")
 	})
-	wg.Go(func() { analytics = newAnalytics(ctx, awsCfg, cfg.GA4, logger) })
-	signingSecret, secretErr = secretValue(ctx, awsCfg, cfg.WebhookSecretARN, cfg.WebhookSecret, "Stripe webhook signing secret")
+	wg.Go(func() { analytics = newAnalytics(ctx, aws, cfg.GA4, logger) })
+	wg.Go(func() { openConnections(ctx, aws.transport, dynamoURL, 1) }) // a delivery's moves are one call at a time
+	signingSecret, secretErr = aws.secretValue(ctx, cfg.WebhookSecretARN, cfg.WebhookSecret, "Stripe webhook signing secret")
 	wg.Wait()
 	if err := errors.Join(keyErr, secretErr); err != nil {
 		return nil, err
@@ -79,11 +87,10 @@ func NewWebhook(ctx context.Context, cfg config.Webhook, logger *slog.Logger, op
 	if !strings.HasPrefix(signingSecret, "whsec_") {
 		return nil, errors.New("the Stripe webhook signing secret must be the endpoint's whsec_ secret")
 	}
-	stripe, err := newStripe(stripeKey, cfg.Stripe, config.DefaultStripeEphemeralKeyVersion)
+	stripe, err := newStripe(stripeKey, cfg.Stripe, config.DefaultStripeEphemeralKeyVersion, nil)
 	if err != nil {
 		return nil, err
 	}
-	db := dynamoClient(awsCfg, cfg.DynamoDBEndpoint)
 	lifecycle := newLifecycle(db, cfg.Lifecycle, stripe, analytics, checkout.Options{Hold: cfg.CheckoutHold, Logger: logger})
 	handler := httpapi.NewWebhookHandler(lifecycle, httpapi.WebhookConfig{
 		SigningSecret:   signingSecret,

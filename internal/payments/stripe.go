@@ -31,7 +31,7 @@ type Config struct {
 	EphemeralKeyVersion string
 	// HTTPClient defaults to a client that keeps connections alive between invocations.
 	HTTPClient *http.Client
-	// MaxNetworkRetries for stripe-go's own retries with backoff; nil keeps stripe-go's default.
+	// MaxNetworkRetries for stripe-go's own retries with backoff; nil is DefaultMaxNetworkRetries.
 	MaxNetworkRetries *int64
 }
 
@@ -56,20 +56,20 @@ func New(cfg Config) (*Stripe, error) {
 	}
 	httpClient := cfg.HTTPClient
 	if httpClient == nil {
-		transport := http.DefaultTransport.(*http.Transport).Clone()
-		transport.MaxIdleConnsPerHost = 64
-		httpClient = &http.Client{Transport: transport}
+		httpClient = NewHTTPClient()
+	}
+	retries := cfg.MaxNetworkRetries
+	if retries == nil {
+		retries = stripe.Int64(DefaultMaxNetworkRetries)
 	}
 	backendConfig := &stripe.BackendConfig{
 		HTTPClient:        httpClient,
-		MaxNetworkRetries: cfg.MaxNetworkRetries,
+		MaxNetworkRetries: retries,
 		// The adapter's callers log failures with their context; stripe-go's own logger would
 		// print to stderr outside the structured log.
 		LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull},
 	}
-	if cfg.APIBase != "" {
-		backendConfig.URL = stripe.String(strings.TrimRight(cfg.APIBase, "/"))
-	}
+	backendConfig.URL = stripe.String(BaseURL(cfg.APIBase))
 	backend := stripe.GetBackendWithConfig(stripe.APIBackend, backendConfig)
 	return &Stripe{
 		intents:             paymentintent.Client{B: backend, Key: cfg.SecretKey},
@@ -78,6 +78,44 @@ func New(cfg Config) (*Stripe, error) {
 		refunds:             refund.Client{B: backend, Key: cfg.SecretKey},
 		ephemeralKeyVersion: cfg.EphemeralKeyVersion,
 	}, nil
+}
+
+// DefaultMaxNetworkRetries is how often stripe-go retries a call that failed on the network, or
+// that Stripe answered 409, 503 or (asking for it) with Stripe-Should-Retry: once, not stripe-go's
+// two. Every create carries its idempotency key, so a retry is safe; one retry still rides out a
+// dropped connection within the checkout's deadline, and a second would mostly add load when
+// Stripe is struggling. A 429 is never retried (NewHTTPClient).
+const DefaultMaxNetworkRetries = 1
+
+// NewHTTPClient is the HTTP client of the Stripe adapter: it keeps connections alive between
+// invocations (so that connections opened in init serve the first request) and marks every 429
+// answer Stripe-Should-Retry: false. stripe-go retries a 429 whose code is lock_timeout or that
+// carries Stripe-Should-Retry: true; under Stripe's rate limit a retry inside the request only
+// adds to the load that is being refused. The checkout answers 500 instead, and its retry,
+// seconds later from the app, replays the same idempotency keys (a 429 stores nothing under them).
+func NewHTTPClient() *http.Client {
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = 64
+	return &http.Client{Transport: noRetryOn429{transport}}
+}
+
+// noRetryOn429 tells stripe-go never to retry a 429.
+type noRetryOn429 struct{ next http.RoundTripper }
+
+func (t noRetryOn429) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err == nil && resp.StatusCode == http.StatusTooManyRequests {
+		resp.Header.Set("Stripe-Should-Retry", "false")
+	}
+	return resp, err
+}
+
+// BaseURL is the Stripe API URL the adapter calls: apiBase (stripe-mock locally), or Stripe's.
+func BaseURL(apiBase string) string {
+	if apiBase == "" {
+		return stripe.APIURL
+	}
+	return strings.TrimRight(apiBase, "/")
 }
 
 // CheckSecretKey refuses what cannot be a Stripe secret or restricted key (a publishable pk_ key,
