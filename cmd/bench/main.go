@@ -78,6 +78,8 @@ type options struct {
 	concurrency, batches int
 	allocRuns, initRuns  int
 	webhookRounds        int
+	tapRuns, tapWarm     int
+	overload             overloadOptions
 	bootstrap, tableOut  string
 	samplesOut           string
 }
@@ -91,6 +93,11 @@ func main() {
 	flag.IntVar(&o.allocRuns, "alloc-runs", 100, "checkouts over which allocations are counted")
 	flag.IntVar(&o.webhookRounds, "webhook-rounds", 300, "measured confirmations through the webhook and through its floor each")
 	flag.IntVar(&o.initRuns, "init-runs", 50, "cold starts of the function and of the empty function each")
+	flag.IntVar(&o.tapRuns, "tap-runs", 10, "latency mode: processes of the function per traveller kind, each answering a first checkout")
+	flag.IntVar(&o.tapWarm, "tap-warm", 4, "latency mode: warm checkouts each of those processes answers after its first")
+	o.overload = defaultOverload
+	flag.Float64Var(&o.overload.rate, "overload-rate", defaultOverload.rate, "overload run: checkouts started a second")
+	flag.DurationVar(&o.overload.duration, "overload-duration", defaultOverload.duration, "overload run: for how long")
 	flag.StringVar(&o.bootstrap, "bootstrap", "bin/bootstrap", "the linux/arm64 bootstrap built by `make build`")
 	flag.StringVar(&o.tableOut, "o", "", "also write the table to this file")
 	flag.StringVar(&o.samplesOut, "samples", "", "write every latency measured to this CSV file (microseconds, one round a line)")
@@ -140,8 +147,8 @@ func run(ctx context.Context, o options) (passed bool, err error) {
 		return false, err
 	}
 
-	progress("starting DynamoDB Local, stripe-mock and moto")
-	env, err := testenv.Start(ctx, localstack.Options{WithSecretsManager: true})
+	progress("starting DynamoDB Local, stripe-mock, moto and Toxiproxy")
+	env, err := testenv.Start(ctx, localstack.Options{WithSecretsManager: true, WithToxiproxy: true})
 	if err != nil {
 		return false, err
 	}
@@ -188,6 +195,17 @@ func run(ctx context.Context, o options) (passed bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	progress("first tap under latency: %d processes per traveller kind, each a first checkout and %d warm ones", o.tapRuns, o.tapWarm)
+	taps, err := r.firstTapsUnderLatency(ctx, env, fnBin, coldStartEnv(env, secretARN, tmp), tmp, o)
+	if err != nil {
+		return false, err
+	}
+	progress("overload: %.0f checkouts a second for %s, Stripe limited to %d requests a second (%d an endpoint)",
+		o.overload.rate, o.overload.duration, o.overload.globalLimit, o.overload.endpointLimit)
+	over, err := r.measureOverload(ctx, secretARN, o.overload)
+	if err != nil {
+		return false, err
+	}
 	// The local server starts a stack of its own: stop this one first, to leave it the machine.
 	if err := env.Stop(); err != nil {
 		return false, err
@@ -202,7 +220,7 @@ func run(ctx context.Context, o options) (passed bool, err error) {
 	metricLine := metricLineCost(20000)
 
 	res := results{latency: lat, webhook: hook, webhookFloor: hookFloor, rps: rps, allocs: allocs, cold: cold, peakRSS: rss,
-		bootstrapSize: size, metricLine: metricLine}
+		bootstrapSize: size, metricLine: metricLine, taps: taps, overload: over}
 	var out strings.Builder
 	fmt.Fprintf(&out, "checkout benchmark, %s, %s: %s, %d CPUs, %s at the end; bench took %s\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.Version(), cpuModel(), runtime.NumCPU(),

@@ -21,6 +21,8 @@ type results struct {
 	peakRSS       int64
 	bootstrapSize int64
 	metricLine    time.Duration // one checkout metric line, built and written
+	taps          firstTaps     // the first tap under production-like latency
+	overload      overloadResult
 }
 
 // table writes the results as one Markdown table and tells whether every budget holds.
@@ -94,6 +96,9 @@ func (r results) table(w io.Writer, o options) (passed bool) {
 	info(fmt.Sprintf("cold start to first /next, median of %d: function / empty", len(r.cold.function)),
 		fmt.Sprintf("%s / %s ms", ms(fn), ms(empty)))
 	budget("init cost: function - empty", ms(fn-empty)+" ms", fmt.Sprintf("<= %s ms", ms(maxInitCost)), fn-empty <= maxInitCost)
+
+	r.taps.rows(info, budget)
+	r.overload.rows(info, budget)
 
 	width := make([]int, len(rows[0]))
 	for _, row := range rows {

@@ -57,6 +57,35 @@ func runReleaser(t *testing.T, r *app.Releaser) checkout.Sweep {
 	return sweep
 }
 
+// A checkout whose request created the PaymentIntent and then failed on the ephemeral key (a 429
+// from Stripe, say) has the intent recorded: the releaser cancels it with the checkout, so no
+// intent of a released checkout stays payable in Stripe.
+func TestReleaserCancelsTheIntentOfARequestThatFailedOnTheEphemeralKey(t *testing.T) {
+	h := holdHarness(t)
+	putCart(t, cartSpec{id: "hold-no-key", owner: "traveller-hold-no-key", items: []itemSpec{{amount: "30"}}})
+	h.stripe.SetUnavailable(func(method, path string) bool { return path == "/v1/ephemeral_keys" })
+	status, body := h.checkout("traveller-hold-no-key", checkoutBody("hold-no-key", ""))
+	mustProblem(t, status, body, 500, "internal")
+	h.stripe.SetUnavailable(nil)
+	created := h.stripe.PaymentIntents()
+	if len(created) != 1 {
+		t.Fatalf("%d PaymentIntents, want the one the failed request created", len(created))
+	}
+	if got := str(stateOf(getCart(t, "hold-no-key"))["paymentIntentId"]); got != created[0].ID {
+		t.Fatalf("the checkout records intent %q, want %s", got, created[0].ID)
+	}
+
+	if sweep := runReleaser(t, h.releaser(pastHold())); sweep.Released != 1 || sweep.Failed != 0 {
+		t.Errorf("sweep %+v, want the checkout released", sweep)
+	}
+	if pi, _ := h.stripe.PaymentIntent(created[0].ID); pi.Status != "canceled" {
+		t.Errorf("PaymentIntent %s is %s, want canceled with its checkout", pi.ID, pi.Status)
+	}
+	if got := str(getCart(t, "hold-no-key")["status"]); got != "OPEN" {
+		t.Errorf("cart is %s, want OPEN", got)
+	}
+}
+
 // pastHold is a moment after every hold of a checkout started now has ended.
 func pastHold() time.Time { return time.Now().Add(checkout.DefaultHold + time.Minute) }
 

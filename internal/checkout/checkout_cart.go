@@ -245,11 +245,13 @@ func (s *Service) pay(ctx context.Context, owner, cartID string, state State) (R
 		}
 		return Result{}, err
 	}
-	if ekErr != nil {
-		return Result{}, fmt.Errorf("create ephemeral key: %w", ekErr)
-	}
+	// The intent is recorded even when the ephemeral key failed (a 429, say): a retry then replays
+	// it with a new key, and a release cancels it, instead of leaving it unknown in Stripe.
 	if err := s.complete(ctx, cartID, state, intent.ID, nil); err != nil {
 		return Result{}, err
+	}
+	if ekErr != nil {
+		return Result{}, fmt.Errorf("create ephemeral key: %w", ekErr)
 	}
 	s.log.InfoContext(ctx, "checked out", slog.String("cartId", cartID), slog.String("groupId", state.GroupIdentifier),
 		slog.String("paymentIntentId", intent.ID), slog.Int("bookings", len(state.BookingCodes)))
