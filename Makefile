@@ -18,7 +18,11 @@ STEP := $(CURDIR)/.ci/step
 ## with -race, as go test needs them), staticcheck, the template checks, a short fuzz run and go test -race.
 test:
 	@$(MAKE) --no-print-directory -j6 tools $(SAM_STAMP) $(CHECKOV_STAMP) go-vet arm64-compile
-	@$(MAKE) --no-print-directory staticcheck lint-template fuzz-short
+	@$(MAKE) --no-print-directory -j4 go-test staticcheck lint-template fuzz-short
+
+# go test leaves a core idle for much of its run (its packages wait on DynamoDB Local and the
+# servers they start), so make test runs the checks and the short fuzzing beside it.
+go-test:
 	@$(STEP) "go test -race over every package" "about 2 to 3 min" go test -race -count=1 -timeout 12m ./...
 
 ## help: this list.
@@ -30,19 +34,19 @@ vet: go-vet staticcheck
 
 # go vet with -race: it compiles every package, tests included, the way go test -race does, so
 # that go test then finds them built (a plain go vet would compile the whole graph once more).
-.PHONY: go-vet staticcheck arm64-compile
+.PHONY: go-vet staticcheck arm64-compile go-test
 go-vet:
 	@$(STEP) "go vet, compiling every package with -race for go test" "about 4 min on a fresh 2-core machine, seconds after" go vet -race ./...
 
-# staticcheck reads the export data of the packages it checks from go list; with -race in
-# GOFLAGS that is the race build go vet -race just made (without it, a whole second compile).
 # Compiles what sam build needs while the tools install, so that sam build itself only links.
 arm64-compile:
 	@$(STEP) "compiling the functions for linux/arm64, for sam build" "about 1.5 min on a fresh machine, seconds after" \
 		env CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath ./functions/...
 
+# staticcheck reads the export data of the packages it checks from go list; with -race in
+# GOFLAGS that is the race build go vet -race just made (without it, a whole second compile).
 staticcheck: $(STATICCHECK_STAMP)
-	@$(STEP) "staticcheck" "about 30 s the first time, 10 s after" env GOFLAGS="-race $$GOFLAGS" $(TOOLS)/bin/staticcheck ./...
+	@$(STEP) "staticcheck" "about 30 s the first time, 10 s after" env GOFLAGS="-race $${GOFLAGS:-}" $(TOOLS)/bin/staticcheck ./...
 
 ## build: stripped linux/arm64 bootstraps in bin/ (the checkout's bin/bootstrap, the others' bin/<function>/bootstrap).
 build:
@@ -137,7 +141,7 @@ $(MOTO_STAMP): .ci/moto-constraints.txt
 	rm -rf $(MOTO_VENV)
 	python3 -m venv $(MOTO_VENV)
 	$(STEP) "installing moto $(MOTO_VERSION) (a local Secrets Manager) into .tools/moto-venv" "1 to 4 min" \
-		$(MOTO_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-input \
+		$(MOTO_VENV)/bin/python -m pip install --quiet --no-compile --disable-pip-version-check --no-input \
 		-c .ci/moto-constraints.txt 'moto[server]==$(MOTO_VERSION)'
 	touch $@
 
@@ -182,7 +186,7 @@ $(SAM_STAMP): .ci/sam-constraints.txt
 	rm -rf $(SAM_VENV)
 	$(SAM_PYTHON) -m venv $(SAM_VENV)
 	$(STEP) "installing aws-sam-cli $(SAM_CLI_VERSION) and cfn-lint $(CFN_LINT_VERSION) into .tools/sam-venv" "1 to 4 min" \
-		$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-input \
+		$(SAM_VENV)/bin/python -m pip install --quiet --no-compile --disable-pip-version-check --no-input \
 		-c .ci/sam-constraints.txt aws-sam-cli==$(SAM_CLI_VERSION) cfn-lint==$(CFN_LINT_VERSION)
 	touch $@
 
@@ -199,7 +203,7 @@ $(CHECKOV_STAMP): .ci/checkov-constraints.txt
 	rm -rf $(CHECKOV_VENV)
 	$(SAM_PYTHON) -m venv $(CHECKOV_VENV)
 	$(STEP) "installing checkov $(CHECKOV_VERSION) into .tools/checkov-venv" "1 to 4 min" \
-		$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-input \
+		$(CHECKOV_VENV)/bin/python -m pip install --quiet --no-compile --disable-pip-version-check --no-input \
 		-c .ci/checkov-constraints.txt checkov==$(CHECKOV_VERSION)
 	touch $@
 

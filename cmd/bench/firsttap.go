@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -43,8 +44,9 @@ const (
 // answers one first checkout (init included: process start to the answer) and then warm ones.
 //
 // Toxiproxy accepts a connection at once and cannot delay the TCP handshake; the TLS front behind
-// it waits one round trip before it answers a new connection, so that a new connection costs what
-// it does in AWS: one round trip for TCP, one for TLS 1.3, then the request's own.
+// it answers a new connection's TLS hello one round trip after it arrives, so that a new
+// connection costs what it does in AWS: one round trip for TCP, one for TLS 1.3, then the
+// request's own.
 
 // latencyFront is one dependency as the function sees it in the latency mode: an https URL whose
 // bytes cross Toxiproxy (latency each way) and then a TLS front that forwards the plain bytes to
@@ -73,13 +75,19 @@ func (f *latencyFront) serve() {
 
 func (f *latencyFront) forward(c net.Conn) {
 	defer c.Close()
-	<-time.After(f.rtt) // the TCP handshake's round trip, which Toxiproxy does not delay
+	// The client sent its TLS hello at once, where in AWS it waits for the TCP handshake first:
+	// answering the hello one round trip after it arrives puts that round trip back.
+	br := bufio.NewReader(c)
+	if _, err := br.Peek(1); err != nil {
+		return
+	}
+	<-time.After(f.rtt)
 	up, err := net.Dial("tcp", f.upstream)
 	if err != nil {
 		return
 	}
 	defer up.Close()
-	tc := tls.Server(c, f.cfg)
+	tc := tls.Server(peekedConn{c, br}, f.cfg)
 	if err := tc.Handshake(); err != nil {
 		return
 	}
@@ -89,6 +97,14 @@ func (f *latencyFront) forward(c net.Conn) {
 	<-done
 	<-done
 }
+
+// peekedConn is a connection whose first bytes were read into r.
+type peekedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c peekedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // latencyStack is the local stack behind Toxiproxy and TLS: the URLs and the CA file the
 // function's process is given.
@@ -437,8 +453,9 @@ func (t firstTaps) rows(info func(measure, value string), budget func(measure, v
 			fmt.Sprintf("%s ms (%s + %s) / %s ms", ms(first), ms(init), ms(handler), ms(warm)))
 		info(fmt.Sprintf("first tap, %s: first handler / warm (connections warmed in init)", who),
 			fmt.Sprintf("%.3fx", float64(handler)/float64(warm)))
-		info(fmt.Sprintf("first tap, %s: floor / warm (a secret read on a new connection, %s ms, + a warm checkout)", who, ms(secretReadFloor)),
-			fmt.Sprintf("%.3fx", float64(secretReadFloor+warm)/float64(warm)))
+		floor := secretReadFloor + warm
+		info(fmt.Sprintf("first tap, %s: floor (a secret read on a new connection, %s ms, + a warm checkout) / warm; first tap / floor", who, ms(secretReadFloor)),
+			fmt.Sprintf("%.3fx; %.3fx", float64(floor)/float64(warm), float64(first)/float64(floor)))
 		ratio := float64(first) / float64(warm)
 		budget(fmt.Sprintf("first tap / warm checkout, %s: p50", who), fmt.Sprintf("%.3fx", ratio),
 			fmt.Sprintf("<= %.2fx", maxFirstTapRatio), ratio <= maxFirstTapRatio)

@@ -13,11 +13,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/winktravel/checkout/internal/app"
+	"github.com/winktravel/checkout/internal/checkout"
 	"github.com/winktravel/checkout/internal/testenv"
 )
 
@@ -49,8 +51,15 @@ type overloadResult struct {
 	succeededOver        time.Duration // from the first start to the last success
 	needed               int           // Stripe requests the attempted checkouts need without failures
 	stripe               map[string]testenv.RateCount
-	carts                map[string]int // the carts' ends: CHECKED_OUT (answered), CHECKED_OUT (pending), OPEN
+	inFlight             map[string]int // the carts right after the flash sale, by state
+	released             int            // checkouts the hold releaser released afterwards
+	releaseFailed        int            // releases that failed (retried by its next run)
+	intents              int            // PaymentIntents created in the run
 	problems             []string       // anything lost or written twice
+}
+
+func (r *overloadResult) problem(format string, args ...any) {
+	r.problems = append(r.problems, fmt.Sprintf(format, args...))
 }
 
 func (r overloadResult) sent() (passed, limited int) {
@@ -62,7 +71,7 @@ func (r overloadResult) sent() (passed, limited int) {
 
 // measureOverload runs the flash sale and checks every cart it touched.
 func (r *runner) measureOverload(ctx context.Context, secretARN string, o overloadOptions) (overloadResult, error) {
-	res := overloadResult{opts: o, byStatus: map[int]int{}, carts: map[string]int{}}
+	res := overloadResult{opts: o, byStatus: map[int]int{}, inFlight: map[string]int{}}
 	layer, err := testenv.NewStripeLayer(r.env.Stack.StripeURL)
 	if err != nil {
 		return res, err
@@ -73,7 +82,13 @@ func (r *runner) measureOverload(ctx context.Context, secretARN string, o overlo
 		return res, err
 	}
 	defer limiter.Close()
-	settings := r.env.Settings(limiter.URL(), map[string]string{"STRIPE_SECRET_ARN": secretARN, "STRIPE_SECRET_KEY": ""})
+	// A holds table of the run's own: the releaser afterwards sweeps only the run's checkouts.
+	holds, err := r.env.NewTable(ctx, "HoldsTable")
+	if err != nil {
+		return res, err
+	}
+	overrides := map[string]string{"STRIPE_SECRET_ARN": secretARN, "STRIPE_SECRET_KEY": "", "HOLDS_TABLE": holds}
+	settings := r.env.Settings(limiter.URL(), overrides)
 	logger := app.NewLogger(slog.NewJSONHandler(io.Discard, nil), slog.LevelInfo)
 	fn, err := testenv.Function(ctx, settings, logger, app.Options{Metrics: devNull()})
 	if err != nil {
@@ -106,6 +121,7 @@ func (r *runner) measureOverload(ctx context.Context, secretARN string, o overlo
 			ev := testenv.APIEvent(j.owner, requestBody(j.cartID))
 			cctx, cancel := context.WithTimeout(ctx, functionTimeout)
 			defer cancel()
+			cctx = lambdacontext.NewContext(cctx, &lambdacontext.LambdaContext{AwsRequestID: ev.RequestContext.RequestID})
 			resp, err := fn.Handler.Handle(cctx, ev)
 			answers[i] = answer{status: resp.StatusCode, body: resp.Body, at: time.Now()}
 			if err != nil {
@@ -131,7 +147,10 @@ func (r *runner) measureOverload(ctx context.Context, secretARN string, o overlo
 		}
 	}
 	res.succeededOver = last.Sub(start)
-	return res, r.checkOverload(ctx, &res, jobs, secrets, layer)
+	if err := r.checkInFlight(ctx, &res, jobs, secrets, layer); err != nil {
+		return res, err
+	}
+	return res, r.releaseAll(ctx, &res, jobs, overrides, layer)
 }
 
 func later(a, b time.Time) time.Time {
@@ -141,11 +160,12 @@ func later(a, b time.Time) time.Time {
 	return a
 }
 
-// checkOverload reads every cart of the run and its bookings: each is CHECKED_OUT (answered, or
-// left pending for the traveller's retry or the hold releaser) or OPEN, has bookings only in its
-// own group, and an answered one has its recorded intent's client secret; no group has two
-// PaymentIntents.
-func (r *runner) checkOverload(ctx context.Context, res *overloadResult, jobs []job, secrets map[string]string, layer *testenv.StripeRecorder) error {
+// checkInFlight reads every cart of the run and its bookings right after the flash sale. An
+// answered cart is CHECKED_OUT with the client secret of the intent it records; one that was not
+// is CHECKED_OUT (its intent recorded, the ephemeral key refused), CHECKING_OUT (left for the
+// traveller's retry or the hold releaser) or OPEN; a checked-out cart's bookings are all in its
+// group; no group has two PaymentIntents.
+func (r *runner) checkInFlight(ctx context.Context, res *overloadResult, jobs []job, secrets map[string]string, layer *testenv.StripeRecorder) error {
 	bookings, err := r.bookingsByCart(ctx, "bench-"+r.runID+"-cart-")
 	if err != nil {
 		return err
@@ -156,7 +176,6 @@ func (r *runner) checkOverload(ctx context.Context, res *overloadResult, jobs []
 		intents[pi.ID] = pi
 		perGroup[pi.Metadata["groupIdentifier"]]++
 	}
-	problem := func(format string, args ...any) { res.problems = append(res.problems, fmt.Sprintf(format, args...)) }
 	for _, j := range jobs {
 		cart, err := r.env.Cart(ctx, j.cartID)
 		if err != nil {
@@ -168,28 +187,85 @@ func (r *runner) checkOverload(ctx context.Context, res *overloadResult, jobs []
 		secret, answered := secrets[j.cartID]
 		switch {
 		case status == "CHECKED_OUT" && answered:
-			res.carts["CHECKED_OUT, answered"]++
+			res.inFlight["CHECKED_OUT answered"]++
 			if pi, ok := intents[intent]; !ok || pi.ClientSecret != secret {
-				problem("cart %s: answered a client secret that is not its recorded intent %s's", j.cartID, intent)
+				res.problem("cart %s: answered a client secret that is not its recorded intent %s's", j.cartID, intent)
 			}
-		case status == "CHECKED_OUT":
-			res.carts["CHECKED_OUT, pending (retry or hold releaser)"]++
-		case status == "OPEN" && !answered:
-			res.carts["OPEN"]++
+		case answered:
+			res.problem("cart %s answered 200 but is %s", j.cartID, status)
+		case status == "CHECKED_OUT" && intent != "":
+			res.inFlight["CHECKED_OUT unanswered (intent recorded, key refused)"]++
+		case status == "CHECKING_OUT":
+			res.inFlight["CHECKING_OUT (for a retry or the releaser)"]++
+		case status == "OPEN":
+			res.inFlight["OPEN"]++
 		default:
-			problem("cart %s is %s (answered: %v)", j.cartID, status, answered)
+			res.problem("cart %s is %s (intent %q)", j.cartID, status, intent)
 		}
+		held := status == "CHECKED_OUT" || status == "CHECKING_OUT"
 		for _, b := range bookings[j.cartID] {
 			bg, bs := testenv.String(b["groupIdentifier"]), testenv.String(b["status"])
-			if status != "CHECKED_OUT" && bs != "CANCELLED" || status == "CHECKED_OUT" && bg != group {
-				problem("cart %s (%s, group %s) has booking %s in group %s, %s", j.cartID, status, group, testenv.String(b["bookingCode"]), bg, bs)
+			if held && bg != group || !held && bs != "CANCELLED" {
+				res.problem("cart %s (%s, group %s) has booking %s in group %s, %s", j.cartID, status, group, testenv.String(b["bookingCode"]), bg, bs)
 			}
 		}
-		if status == "CHECKED_OUT" && len(bookings[j.cartID]) != benchRooms {
-			problem("cart %s: %d bookings, want %d", j.cartID, len(bookings[j.cartID]), benchRooms)
+		if held && len(bookings[j.cartID]) != benchRooms {
+			res.problem("cart %s: %d bookings, want %d", j.cartID, len(bookings[j.cartID]), benchRooms)
 		}
 		if group != "" && perGroup[group] > 1 {
-			problem("group %s has %d PaymentIntents", group, perGroup[group])
+			res.problem("group %s has %d PaymentIntents", group, perGroup[group])
+		}
+	}
+	return nil
+}
+
+// releaseAll runs the hold releaser past every hold of the run (on a clock set after them, on the
+// run's own holds table, reaching the Stripe layer directly: the flash sale is over) until it
+// finds nothing due, then checks that every cart is OPEN, every booking CANCELLED and every
+// PaymentIntent of the run canceled: every started checkout ended, and nothing can charge.
+func (r *runner) releaseAll(ctx context.Context, res *overloadResult, jobs []job, overrides map[string]string, layer *testenv.StripeRecorder) error {
+	settings := r.env.Settings(layer.URL(), overrides)
+	logger := app.NewLogger(slog.NewJSONHandler(io.Discard, nil), slog.LevelInfo)
+	at := time.Now().Add(checkout.DefaultHold + time.Minute)
+	rel, err := testenv.Releaser(ctx, settings, logger, app.Options{Metrics: devNull(), Now: func() time.Time { return at }})
+	if err != nil {
+		return fmt.Errorf("build the hold releaser: %w", err)
+	}
+	for run := 0; run < 10; run++ {
+		rctx, cancel := context.WithTimeout(ctx, 45*time.Second)
+		sweep, err := rel.Run(rctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("hold releaser: %w", err)
+		}
+		res.released += sweep.Released
+		res.releaseFailed += sweep.Failed
+		if sweep.Due == 0 {
+			break
+		}
+	}
+	bookings, err := r.bookingsByCart(ctx, "bench-"+r.runID+"-cart-")
+	if err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		cart, err := r.env.Cart(ctx, j.cartID)
+		if err != nil {
+			return err
+		}
+		if status := testenv.String(cart["status"]); status != "OPEN" {
+			res.problem("after the releaser, cart %s is %s", j.cartID, status)
+		}
+		for _, b := range bookings[j.cartID] {
+			if bs := testenv.String(b["status"]); bs != "CANCELLED" {
+				res.problem("after the releaser, booking %s of cart %s is %s", testenv.String(b["bookingCode"]), j.cartID, bs)
+			}
+		}
+	}
+	for _, pi := range layer.PaymentIntents() {
+		res.intents++
+		if pi.Status != "canceled" {
+			res.problem("after the releaser, PaymentIntent %s is %s", pi.ID, pi.Status)
 		}
 	}
 	return nil
@@ -239,15 +315,18 @@ func (r overloadResult) rows(info func(measure, value string), budget func(measu
 	budget("overload: Stripe requests sent / needed without failures (no retry storm)",
 		fmt.Sprintf("%.3fx (%.2f a checkout attempted; %d needed)", amplification, float64(passed+limited)/float64(r.attempted), r.needed),
 		fmt.Sprintf("<= %.2fx", maxAmplification), amplification <= maxAmplification)
-	var ends []string
-	for _, end := range slices.Sorted(maps.Keys(r.carts)) {
-		ends = append(ends, fmt.Sprintf("%s %d", end, r.carts[end]))
+	var states []string
+	for _, state := range slices.Sorted(maps.Keys(r.inFlight)) {
+		states = append(states, fmt.Sprintf("%s %d", state, r.inFlight[state]))
 	}
-	value := strings.Join(ends, ", ")
+	info("overload: the carts right after it", strings.Join(states, ", "))
+	value := fmt.Sprintf("%d released (%d failed and retried), every cart OPEN, every booking CANCELLED, all %d PaymentIntents canceled",
+		r.released, r.releaseFailed, r.intents)
 	if len(r.problems) > 0 {
 		value = fmt.Sprintf("%d problems, first: %s", len(r.problems), r.problems[0])
 	}
-	budget("overload: every cart checked out or open, bookings only in its group, one intent a group", value, "nothing lost", len(r.problems) == 0)
+	budget("overload: nothing lost (bookings only in their group, one intent a group; then the hold releaser ends every checkout)",
+		value, "nothing lost", len(r.problems) == 0)
 }
 
 func statusList(byStatus map[int]int) string {
