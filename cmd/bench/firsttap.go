@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -305,7 +304,7 @@ func (a *invokingRuntime) runProcess(bin string, env []string, events [][]byte) 
 	run := tapRun{invs: a.queue}
 	a.mu.Unlock()
 
-	var output bytes.Buffer
+	var output testenv.LogBuffer // written by the process's copier while read on a failure
 	cmd := exec.Command(bin)
 	cmd.Env = append(env, "AWS_LAMBDA_RUNTIME_API="+a.addr)
 	cmd.Stdout, cmd.Stderr = &output, &output

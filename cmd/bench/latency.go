@@ -96,9 +96,17 @@ type job struct {
 
 // newJob writes a fresh cart. Carts are written before the clock starts, never while it runs.
 func (r *runner) newJob(ctx context.Context, newOwner bool) (job, error) {
-	n := strconv.FormatInt(r.seq.Add(1), 10)
-	j := job{cartID: "bench-" + r.runID + "-cart-" + n, owner: knownOwner}
 	if newOwner {
+		return r.newJobOf(ctx, "")
+	}
+	return r.newJobOf(ctx, knownOwner)
+}
+
+// newJobOf writes a fresh cart of owner, or of a new traveller if owner is "".
+func (r *runner) newJobOf(ctx context.Context, owner string) (job, error) {
+	n := strconv.FormatInt(r.seq.Add(1), 10)
+	j := job{cartID: "bench-" + r.runID + "-cart-" + n, owner: owner}
+	if owner == "" {
 		j.owner = "bench-" + r.runID + "-traveller-" + n
 	}
 	err := sample.PutCart(ctx, r.env.DB, cartsTable, sample.NewCart(j.cartID, j.owner, benchCurrency, benchRooms, r.cartExpiry))

@@ -26,9 +26,10 @@ import (
 // The overload run (SPEC section 10): a flash sale against an account that Stripe limits. The
 // function reaches Stripe through a limiter that answers 429 rate_limit beyond Stripe's live-mode
 // limits, in front of the Stripe layer (idempotency and objects as Stripe keeps them); checkouts
-// arrive at a fixed rate, more than the limits allow, for a bounded time, half of them for
-// returning travellers (2 Stripe requests: PaymentIntent and ephemeral key) and half for new
-// ones (3: the customer first).
+// arrive at a fixed rate, more than the limits allow, for a bounded time, half of them for a
+// returning traveller (2 Stripe requests: PaymentIntent and ephemeral key) and half for new
+// ones (3: the customer first). The limiter notes every Idempotency-Key it sees (stripe-go sends
+// one with every POST), so a request sent twice, by stripe-go or by the function, is counted.
 
 type overloadOptions struct {
 	rate          float64 // checkouts started a second
@@ -38,10 +39,6 @@ type overloadOptions struct {
 }
 
 var defaultOverload = overloadOptions{rate: 60, duration: 10 * time.Second, globalLimit: 100, endpointLimit: 25}
-
-// maxAmplification is the overload budget: Stripe requests sent per checkout attempted, over the
-// requests the attempted checkouts need when nothing fails. Above 1, something retried.
-const maxAmplification = 1.0
 
 // overloadResult is what the run did.
 type overloadResult struct {
@@ -60,6 +57,13 @@ type overloadResult struct {
 
 func (r *overloadResult) problem(format string, args ...any) {
 	r.problems = append(r.problems, fmt.Sprintf(format, args...))
+}
+
+func (r overloadResult) repeated() (n int) {
+	for _, c := range r.stripe {
+		n += c.Repeated
+	}
+	return n
 }
 
 func (r overloadResult) sent() (passed, limited int) {
@@ -95,14 +99,30 @@ func (r *runner) measureOverload(ctx context.Context, secretARN string, o overlo
 		return res, fmt.Errorf("build the function: %w", err)
 	}
 
+	// The returning traveller's customer must be one this Stripe layer knows (the runner's
+	// returning traveller was made against stripe-mock directly): a first checkout makes it.
+	returning, err := r.newJob(ctx, true)
+	if err != nil {
+		return res, err
+	}
+	resp, err := fn.Handler.Handle(lambdaContext(ctx, "overload-returning"), testenv.APIEvent(returning.owner, requestBody(returning.cartID)))
+	if err != nil || resp.StatusCode != 200 {
+		return res, fmt.Errorf("the overload run's returning traveller: %d %s %v", resp.StatusCode, resp.Body, err)
+	}
 	n := int(o.rate * o.duration.Seconds())
 	jobs := make([]job, n)
 	for i := range jobs {
-		if jobs[i], err = r.newJob(ctx, i%2 == 1); err != nil {
+		owner := returning.owner // even: the returning traveller; odd: a new one
+		if i%2 == 1 {
+			owner = ""
+		}
+		if jobs[i], err = r.newJobOf(ctx, owner); err != nil {
 			return res, err
 		}
 		res.needed += 2 + i%2
 	}
+	// The cart writes took seconds: the returning traveller's requests are out of the window.
+	limiter.ResetCounts()
 
 	type answer struct {
 		status int
@@ -119,9 +139,8 @@ func (r *runner) measureOverload(ctx context.Context, secretARN string, o overlo
 		}
 		wg.Go(func() {
 			ev := testenv.APIEvent(j.owner, requestBody(j.cartID))
-			cctx, cancel := context.WithTimeout(ctx, functionTimeout)
+			cctx, cancel := context.WithTimeout(lambdaContext(ctx, ev.RequestContext.RequestID), functionTimeout)
 			defer cancel()
-			cctx = lambdacontext.NewContext(cctx, &lambdacontext.LambdaContext{AwsRequestID: ev.RequestContext.RequestID})
 			resp, err := fn.Handler.Handle(cctx, ev)
 			answers[i] = answer{status: resp.StatusCode, body: resp.Body, at: time.Now()}
 			if err != nil {
@@ -151,6 +170,11 @@ func (r *runner) measureOverload(ctx context.Context, secretARN string, o overlo
 		return res, err
 	}
 	return res, r.releaseAll(ctx, &res, jobs, overrides, layer)
+}
+
+// lambdaContext is ctx as Lambda gives it to an invocation: with its request id.
+func lambdaContext(ctx context.Context, requestID string) context.Context {
+	return lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: requestID})
 }
 
 func later(a, b time.Time) time.Time {
@@ -311,10 +335,12 @@ func (r overloadResult) rows(info func(measure, value string), budget func(measu
 		each = append(each, fmt.Sprintf("%s %d+%d", route, c.Passed, c.Limited))
 	}
 	info("overload: Stripe requests, passed + limited (429)", fmt.Sprintf("%d + %d: %s", passed, limited, strings.Join(each, ", ")))
-	amplification := float64(passed+limited) / float64(r.needed)
-	budget("overload: Stripe requests sent / needed without failures (no retry storm)",
-		fmt.Sprintf("%.3fx (%.2f a checkout attempted; %d needed)", amplification, float64(passed+limited)/float64(r.attempted), r.needed),
-		fmt.Sprintf("<= %.2fx", maxAmplification), amplification <= maxAmplification)
+	info("overload: Stripe requests sent / needed without failures",
+		fmt.Sprintf("%.3fx (%.2f a checkout attempted; %d needed)", float64(passed+limited)/float64(r.needed),
+			float64(passed+limited)/float64(r.attempted), r.needed))
+	repeated := r.repeated()
+	budget("overload: Stripe requests sent again (an Idempotency-Key already seen): no retry storm",
+		fmt.Sprintf("%d", repeated), "0", repeated == 0)
 	var states []string
 	for _, state := range slices.Sorted(maps.Keys(r.inFlight)) {
 		states = append(states, fmt.Sprintf("%s %d", state, r.inFlight[state]))

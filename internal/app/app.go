@@ -57,14 +57,10 @@ const (
 	initStripeConnections = 2
 )
 
-// ConnectionsOpened is the debug log line that says the connections init opens are open (or
-// given up), with their counts.
-const ConnectionsOpened = "connections opened in init"
-
-// New builds the function. Its cold start reads the Stripe secret and, at the same time, opens
-// the connections to DynamoDB and to Stripe that the first checkout then uses; it waits for the
-// secret only. Every error here is a cold-start failure; a connection that could not be opened
-// is not one (the first request opens it).
+// New builds the function. Its cold start does three things at once and waits for nothing else:
+// it reads the Stripe secret and opens the connections to DynamoDB and to Stripe that the first
+// checkout then reuses. Every error here is a cold-start failure; a connection that could not be
+// opened is not one (the first request opens it).
 func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Options) (*Function, error) {
 	aws, err := loadAWS(os.Getenv)
 	if err != nil {
@@ -76,26 +72,20 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		return nil, fmt.Errorf("resolve the DynamoDB endpoint: %w", err)
 	}
 	stripeHTTP := payments.NewHTTPClient()
-	// The connections open beside the secret read, and init does not wait for them: a request
-	// that finds none idle yet takes the first one that is (http.Transport hands a connection
-	// returned to the pool to a waiting request), so their opening never delays anything.
 	var (
 		wg                     sync.WaitGroup
 		dynamoOpen, stripeOpen int
 	)
-	warm := context.WithoutCancel(ctx) // bounded by warmTimeout, not by the caller's init context
-	wg.Go(func() { dynamoOpen = openConnections(warm, aws.transport, dynamoURL, initDynamoConnections) })
+	wg.Go(func() { dynamoOpen = openConnections(ctx, aws.transport, dynamoURL, initDynamoConnections) })
 	wg.Go(func() {
-		stripeOpen = openConnections(warm, stripeHTTP.Transport, payments.BaseURL(cfg.Stripe.StripeAPIBase), initStripeConnections)
+		stripeOpen = openConnections(ctx, stripeHTTP.Transport, payments.BaseURL(cfg.Stripe.StripeAPIBase), initStripeConnections)
 	})
-	go func() {
-		wg.Wait()
-		logger.DebugContext(warm, ConnectionsOpened, slog.Int("dynamodb", dynamoOpen), slog.Int("stripe", stripeOpen))
-	}()
 	stripeKey, err := aws.secretValue(ctx, cfg.StripeSecretARN, cfg.StripeSecretKey, "Stripe secret")
+	wg.Wait()
 	if err != nil {
 		return nil, err
 	}
+	logger.DebugContext(ctx, "connections opened in init", slog.Int("dynamodb", dynamoOpen), slog.Int("stripe", stripeOpen))
 	stripe, err := newStripe(stripeKey, cfg.Stripe, cfg.StripeEphemeralKeyVersion, stripeHTTP)
 	if err != nil {
 		return nil, err

@@ -269,6 +269,38 @@ func TestChangedMappingDoesNotChangeThePaymentIntent(t *testing.T) {
 	}
 }
 
+// The same when the first request's PaymentIntent create failed at Stripe (a stored 500): the
+// retry creates it under the next key generation, with the customer the checkout recorded, not
+// the mapping's new one.
+func TestChangedMappingDoesNotChangeAResumedPaymentIntentCreate(t *testing.T) {
+	h := newHarness(t, nil)
+	putCart(t, cartSpec{id: "mapping-changed-create", owner: "traveller-mapping-create", items: []itemSpec{{amount: "42"}}})
+	h.stripe.SetIntercept(func(method, path string) (int, string) {
+		if method == "POST" && path == "/v1/payment_intents" {
+			return 500, `{"error":{"type":"api_error","message":"An unknown error occurred"}}`
+		}
+		return 0, ""
+	})
+	status, body := h.checkout("traveller-mapping-create", checkoutBody("mapping-changed-create", ""))
+	mustProblem(t, status, body, 500, "internal")
+	h.stripe.SetIntercept(nil)
+	recorded := str(stateOf(getCart(t, "mapping-changed-create"))["customerId"])
+	if recorded == "" || len(h.stripe.PaymentIntents()) != 0 {
+		t.Fatalf("after the failed create: customer %q recorded, %d PaymentIntents (want one customer, none)", recorded, len(h.stripe.PaymentIntents()))
+	}
+	h.stripe.AddCustomer("cus_AnotherOneForTheCreate")
+	putMapping(t, "traveller-mapping-create", "cus_AnotherOneForTheCreate")
+
+	answer := h.mustCheckout("traveller-mapping-create", checkoutBody("mapping-changed-create", ""))
+	created := h.stripe.PaymentIntents()
+	if len(created) != 1 || created[0].Customer != recorded || answer["customerId"] != recorded {
+		t.Fatalf("PaymentIntents %+v, answered customer %v: want one, for the recorded customer %s", created, answer["customerId"], recorded)
+	}
+	if answer["clientSecret"] != created[0].ClientSecret {
+		t.Errorf("answered %v, want the created intent's secret", answer["clientSecret"])
+	}
+}
+
 // A cart item that cannot become a booking is refused before anything is written or created.
 func TestIncompleteItemsAreRefused(t *testing.T) {
 	h := newHarness(t, nil)

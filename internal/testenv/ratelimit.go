@@ -28,11 +28,14 @@ type StripeRateLimiter struct {
 	passed  []time.Time            // the requests passed on in the last second
 	byRoute map[string][]time.Time // the same, by endpoint
 	counts  map[string]RateCount   // every request since the last ResetCounts, by endpoint
+	keys    map[string]bool        // endpoint and Idempotency-Key of every request seen
 }
 
-// RateCount is what the limiter did with the requests to one endpoint.
+// RateCount is what the limiter did with the requests to one endpoint. Repeated counts the
+// requests whose Idempotency-Key the endpoint had already seen (passed or limited): a retry of
+// the same request, by stripe-go or by the function.
 type RateCount struct {
-	Passed, Limited int
+	Passed, Limited, Repeated int
 }
 
 // RateLimitBody is the 429's body, as Stripe words it.
@@ -48,7 +51,7 @@ func NewStripeRateLimiter(target string, global, perEndpoint int) (*StripeRateLi
 	l := &StripeRateLimiter{
 		proxy: httputil.NewSingleHostReverseProxy(u), now: time.Now, window: time.Second,
 		global: global, perEndpoint: perEndpoint,
-		byRoute: map[string][]time.Time{}, counts: map[string]RateCount{},
+		byRoute: map[string][]time.Time{}, counts: map[string]RateCount{}, keys: map[string]bool{},
 	}
 	l.proxy.Transport = &http.Transport{MaxIdleConnsPerHost: 256, ForceAttemptHTTP2: false}
 	l.srv = httptest.NewServer(http.HandlerFunc(l.serve))
@@ -73,16 +76,17 @@ func (l *StripeRateLimiter) Counts() map[string]RateCount {
 	return out
 }
 
-// ResetCounts forgets the counts (not the requests of the last second, which still limit).
+// ResetCounts forgets the counts and the keys seen (not the requests of the last second, which
+// still limit).
 func (l *StripeRateLimiter) ResetCounts() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.counts = map[string]RateCount{}
+	l.counts, l.keys = map[string]RateCount{}, map[string]bool{}
 }
 
 func (l *StripeRateLimiter) serve(w http.ResponseWriter, r *http.Request) {
 	route := Endpoint(r.Method, r.URL.Path)
-	if !l.admit(route) {
+	if !l.admit(route, r.Header.Get("Idempotency-Key")) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Request-Id", "req_ratelimited")
 		w.WriteHeader(http.StatusTooManyRequests)
@@ -93,7 +97,7 @@ func (l *StripeRateLimiter) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // admit tells whether a request to route fits in both limits, and counts it.
-func (l *StripeRateLimiter) admit(route string) bool {
+func (l *StripeRateLimiter) admit(route, key string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -102,6 +106,12 @@ func (l *StripeRateLimiter) admit(route string) bool {
 	l.byRoute[route] = recent(l.byRoute[route], since)
 	c := l.counts[route]
 	defer func() { l.counts[route] = c }()
+	if key != "" {
+		if l.keys[route+" "+key] {
+			c.Repeated++
+		}
+		l.keys[route+" "+key] = true
+	}
 	if len(l.passed) >= l.global || len(l.byRoute[route]) >= l.perEndpoint {
 		c.Limited++
 		return false

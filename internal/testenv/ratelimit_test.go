@@ -31,7 +31,13 @@ func TestStripeRateLimiter(t *testing.T) {
 
 	post := func(path string) int {
 		t.Helper()
-		resp, err := http.Post(l.URL()+path, "application/x-www-form-urlencoded", strings.NewReader("a=1"))
+		req, err := http.NewRequest(http.MethodPost, l.URL()+path, strings.NewReader("a=1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Idempotency-Key", "key-"+path) // one key an endpoint: every call after the first repeats it
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,9 +73,9 @@ func TestStripeRateLimiter(t *testing.T) {
 		t.Errorf("a second later: %d, want 200", got)
 	}
 	want := map[string]testenv.RateCount{
-		"POST /v1/customers":       {Passed: 3, Limited: 1},
-		"POST /v1/payment_intents": {Passed: 2},
-		"POST /v1/ephemeral_keys":  {Passed: 1, Limited: 1},
+		"POST /v1/customers":       {Passed: 3, Limited: 1, Repeated: 3},
+		"POST /v1/payment_intents": {Passed: 2, Repeated: 1},
+		"POST /v1/ephemeral_keys":  {Passed: 1, Limited: 1, Repeated: 1},
 	}
 	got := l.Counts()
 	if len(got) != len(want) {
