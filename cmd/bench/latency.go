@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/winktravel/checkout/internal/app"
 	"github.com/winktravel/checkout/internal/httpapi"
@@ -139,7 +138,7 @@ func (r *runner) do(ctx context.Context, k kind, j job) (time.Duration, error) {
 func invoke(ctx context.Context, h *httpapi.Handler, ev events.APIGatewayV2HTTPRequest) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, functionTimeout)
 	defer cancel()
-	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: ev.RequestContext.RequestID})
+	ctx = lambdaContext(ctx, ev.RequestContext.RequestID)
 	start := time.Now()
 	resp, err := h.Handle(ctx, ev)
 	elapsed := time.Since(start)

@@ -28,6 +28,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -265,8 +266,18 @@ func setUp(ctx context.Context, env *testenv.Env) (secretARN string, err error) 
 // Manager, stripe-mock reached directly and a JSON log that is formatted, then discarded.
 func benchFunction(ctx context.Context, env *testenv.Env, secretARN string, opts app.Options) (*app.Function, error) {
 	settings := env.Settings(env.Stack.StripeURL, map[string]string{"STRIPE_SECRET_ARN": secretARN, "STRIPE_SECRET_KEY": ""})
-	logger := app.NewLogger(slog.NewJSONHandler(io.Discard, nil), slog.LevelInfo)
-	return testenv.Function(ctx, settings, logger, opts)
+	return testenv.Function(ctx, settings, discardLogger(), opts)
+}
+
+// discardLogger is the functions' logger as in Lambda (JSON, INFO), writing to nowhere: the
+// lines are formatted, as they are in production, then thrown away.
+func discardLogger() *slog.Logger {
+	return app.NewLogger(slog.NewJSONHandler(io.Discard, nil), slog.LevelInfo)
+}
+
+// lambdaContext is ctx as Lambda gives it to an invocation: with its request id.
+func lambdaContext(ctx context.Context, requestID string) context.Context {
+	return lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: requestID})
 }
 
 // lambdaBuild builds a Lambda function for this machine with the flags of `make build`.

@@ -5,15 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"maps"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -92,9 +89,7 @@ func (r *runner) measureOverload(ctx context.Context, secretARN string, o overlo
 		return res, err
 	}
 	overrides := map[string]string{"STRIPE_SECRET_ARN": secretARN, "STRIPE_SECRET_KEY": "", "HOLDS_TABLE": holds}
-	settings := r.env.Settings(limiter.URL(), overrides)
-	logger := app.NewLogger(slog.NewJSONHandler(io.Discard, nil), slog.LevelInfo)
-	fn, err := testenv.Function(ctx, settings, logger, app.Options{Metrics: devNull()})
+	fn, err := testenv.Function(ctx, r.env.Settings(limiter.URL(), overrides), discardLogger(), app.Options{Metrics: devNull()})
 	if err != nil {
 		return res, fmt.Errorf("build the function: %w", err)
 	}
@@ -172,11 +167,6 @@ func (r *runner) measureOverload(ctx context.Context, secretARN string, o overlo
 	return res, r.releaseAll(ctx, &res, jobs, overrides, layer)
 }
 
-// lambdaContext is ctx as Lambda gives it to an invocation: with its request id.
-func lambdaContext(ctx context.Context, requestID string) context.Context {
-	return lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: requestID})
-}
-
 func later(a, b time.Time) time.Time {
 	if b.After(a) {
 		return b
@@ -248,10 +238,8 @@ func (r *runner) checkInFlight(ctx context.Context, res *overloadResult, jobs []
 // finds nothing due, then checks that every cart is OPEN, every booking CANCELLED and every
 // PaymentIntent of the run canceled: every started checkout ended, and nothing can charge.
 func (r *runner) releaseAll(ctx context.Context, res *overloadResult, jobs []job, overrides map[string]string, layer *testenv.StripeRecorder) error {
-	settings := r.env.Settings(layer.URL(), overrides)
-	logger := app.NewLogger(slog.NewJSONHandler(io.Discard, nil), slog.LevelInfo)
 	at := time.Now().Add(checkout.DefaultHold + time.Minute)
-	rel, err := testenv.Releaser(ctx, settings, logger, app.Options{Metrics: devNull(), Now: func() time.Time { return at }})
+	rel, err := testenv.Releaser(ctx, r.env.Settings(layer.URL(), overrides), discardLogger(), app.Options{Metrics: devNull(), Now: func() time.Time { return at }})
 	if err != nil {
 		return fmt.Errorf("build the hold releaser: %w", err)
 	}

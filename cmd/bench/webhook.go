@@ -4,14 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -65,7 +63,7 @@ func (r *runner) webhookLatency(ctx context.Context, warmup, iterations int) (ho
 	settings := r.env.Settings(r.env.Stack.StripeURL, map[string]string{
 		"GA4_ENDPOINT": collector.Endpoint(), "GA4_API_SECRETS": `{"` + benchGA4MeasurementID + `":"` + testenv.GA4APISecret + `"}`,
 	})
-	fn, err := testenv.Webhook(ctx, settings, app.NewLogger(slog.NewJSONHandler(io.Discard, nil), slog.LevelInfo), app.Options{Metrics: devNull()})
+	fn, err := testenv.Webhook(ctx, settings, discardLogger(), app.Options{Metrics: devNull()})
 	if err != nil {
 		return nil, nil, fmt.Errorf("build the webhook: %w", err)
 	}
@@ -104,7 +102,7 @@ func (r *runner) deliverPaid(ctx context.Context, fn *app.Webhook, c paidCheckou
 	ev := testenv.WebhookRequest(body, testenv.Signature(body, testenv.WebhookSecret, time.Now()))
 	ctx, cancel := context.WithTimeout(ctx, functionTimeout)
 	defer cancel()
-	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: ev.RequestContext.RequestID})
+	ctx = lambdaContext(ctx, ev.RequestContext.RequestID)
 	start := time.Now()
 	resp, err := fn.Handler.Handle(ctx, ev)
 	elapsed := time.Since(start)
