@@ -32,7 +32,9 @@ var (
 func TestMain(m *testing.M) { os.Exit(runTests(m)) }
 
 func runTests(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	// Starting the stack and building three functions for this machine: on a fresh 2-core
+	// machine the builds share it with the rest of make test, so they get minutes.
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	var err error
 	if local, err = testenv.Start(ctx, localstack.Options{}); err != nil {

@@ -71,14 +71,15 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	if err != nil {
 		return nil, fmt.Errorf("resolve the DynamoDB endpoint: %w", err)
 	}
-	stripeHTTP := payments.NewHTTPClient()
+	stripeTransport := payments.NewTransport()
+	stripeWarm := newWarmer(stripeTransport)
 	var (
 		wg                     sync.WaitGroup
 		dynamoOpen, stripeOpen int
 	)
-	wg.Go(func() { dynamoOpen = openConnections(ctx, aws.transport, dynamoURL, initDynamoConnections) })
+	wg.Go(func() { dynamoOpen = aws.warm.open(ctx, dynamoURL, initDynamoConnections) })
 	wg.Go(func() {
-		stripeOpen = openConnections(ctx, stripeHTTP.Transport, payments.BaseURL(cfg.Stripe.StripeAPIBase), initStripeConnections)
+		stripeOpen = stripeWarm.open(ctx, payments.BaseURL(cfg.Stripe.StripeAPIBase), initStripeConnections)
 	})
 	stripeKey, err := aws.secretValue(ctx, cfg.StripeSecretARN, cfg.StripeSecretKey, "Stripe secret")
 	wg.Wait()
@@ -86,7 +87,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		return nil, err
 	}
 	logger.DebugContext(ctx, "connections opened in init", slog.Int("dynamodb", dynamoOpen), slog.Int("stripe", stripeOpen))
-	stripe, err := newStripe(stripeKey, cfg.Stripe, cfg.StripeEphemeralKeyVersion, stripeHTTP)
+	stripe, err := newStripe(stripeKey, cfg.Stripe, cfg.StripeEphemeralKeyVersion, payments.NewHTTPClient(stripeTransport))
 	if err != nil {
 		return nil, err
 	}

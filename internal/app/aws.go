@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -23,9 +20,9 @@ import (
 // credential providers a Lambda function never uses: they were about 1 MB of every bootstrap.
 type awsEnv struct {
 	cfg aws.Config
-	// transport is the one HTTP transport of the AWS clients: connections opened in init wait in
-	// its pool for the first request.
-	transport *http.Transport
+	// warm opens connections for the one HTTP transport of the AWS clients: those opened in init
+	// serve the first requests.
+	warm *warmer
 	// dynamoEndpoint and secretsEndpoint are AWS_ENDPOINT_URL_DYNAMODB and
 	// AWS_ENDPOINT_URL_SECRETS_MANAGER (or AWS_ENDPOINT_URL); empty means AWS's own.
 	dynamoEndpoint, secretsEndpoint string
@@ -60,7 +57,7 @@ func loadAWS(getenv func(string) string) (awsEnv, error) {
 			// No AWS API answers with a redirect; like the SDK's own client, never follow one.
 			HTTPClient: &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		},
-		transport: transport,
+		warm: newWarmer(transport),
 	}
 	if !strings.EqualFold(get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"), "true") {
 		global := get("AWS_ENDPOINT_URL")
@@ -128,42 +125,4 @@ func (e awsEnv) secretValue(ctx context.Context, arn, local, what string) (strin
 		return "", fmt.Errorf("the %s %s is empty", what, arn)
 	}
 	return value, nil
-}
-
-// warmTimeout bounds the opening of connections in init: a dependency slower than that is
-// connected to by the first request that needs it, as it would have been without warming.
-const warmTimeout = time.Second
-
-// openConnections opens n connections to base through rt, at once, and leaves them in rt's pool
-// for the first request: each is a GET of base's root (no credentials; DynamoDB answers it with
-// its health text, Stripe with a 404), read to its end so that the connection stays open. A
-// failure is no error: the request that needs the connection opens it.
-func openConnections(ctx context.Context, rt http.RoundTripper, base string, n int) (opened int) {
-	ctx, cancel := context.WithTimeout(ctx, warmTimeout)
-	defer cancel()
-	var (
-		mu sync.Mutex
-		wg sync.WaitGroup
-	)
-	for range n {
-		wg.Go(func() {
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/", nil)
-			if err != nil {
-				return
-			}
-			resp, err := rt.RoundTrip(req)
-			if err != nil {
-				return
-			}
-			_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-			resp.Body.Close()
-			if err == nil {
-				mu.Lock()
-				opened++
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	return opened
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -41,7 +42,7 @@ func TestLoadAWSFromLambdasVariables(t *testing.T) {
 	if url, err := e.dynamoURL(ctx); err != nil || url != "https://dynamodb.eu-west-1.amazonaws.com" {
 		t.Errorf("DynamoDB URL %q, %v", url, err)
 	}
-	if e.cfg.HTTPClient == nil || e.transport == nil || e.transport.MaxIdleConnsPerHost != 64 {
+	if hc, ok := e.cfg.HTTPClient.(*http.Client); !ok || e.warm == nil || hc.Transport != e.warm.transport || e.warm.transport.MaxIdleConnsPerHost != 64 {
 		t.Errorf("the clients' transport is not the one that keeps connections")
 	}
 }

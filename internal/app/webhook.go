@@ -78,7 +78,7 @@ func NewWebhook(ctx context.Context, cfg config.Webhook, logger *slog.Logger, op
 		stripeKey, keyErr = aws.secretValue(ctx, cfg.StripeSecretARN, cfg.StripeSecretKey, "Stripe secret")
 	})
 	wg.Go(func() { analytics = newAnalytics(ctx, aws, cfg.GA4, logger) })
-	wg.Go(func() { openConnections(ctx, aws.transport, dynamoURL, 1) }) // a delivery's moves are one call at a time
+	wg.Go(func() { aws.warm.open(ctx, dynamoURL, 1) }) // a delivery's moves are one call at a time
 	signingSecret, secretErr = aws.secretValue(ctx, cfg.WebhookSecretARN, cfg.WebhookSecret, "Stripe webhook signing secret")
 	wg.Wait()
 	if err := errors.Join(keyErr, secretErr); err != nil {

@@ -56,7 +56,7 @@ func New(cfg Config) (*Stripe, error) {
 	}
 	httpClient := cfg.HTTPClient
 	if httpClient == nil {
-		httpClient = NewHTTPClient()
+		httpClient = NewHTTPClient(NewTransport())
 	}
 	retries := cfg.MaxNetworkRetries
 	if retries == nil {
@@ -93,10 +93,16 @@ const DefaultMaxNetworkRetries = 1
 // carries Stripe-Should-Retry: true; under Stripe's rate limit a retry inside the request only
 // adds to the load that is being refused. The checkout answers 500 instead, and its retry,
 // seconds later from the app, replays the same idempotency keys (a 429 stores nothing under them).
-func NewHTTPClient() *http.Client {
+func NewHTTPClient(transport *http.Transport) *http.Client {
+	return &http.Client{Transport: noRetryOn429{transport}}
+}
+
+// NewTransport is the transport of NewHTTPClient: Go's default one, keeping enough idle
+// connections for the concurrent requests of the local server.
+func NewTransport() *http.Transport {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = 64
-	return &http.Client{Transport: noRetryOn429{transport}}
+	return transport
 }
 
 // noRetryOn429 tells stripe-go never to retry a 429.
