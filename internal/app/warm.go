@@ -45,8 +45,7 @@ func newWarmer(t *http.Transport) *warmer {
 	// A custom TLS dialer turns off HTTP/2 unless ForceAttemptHTTP2 (or Protocols) asks for it:
 	// keep what t did without one. CloseIdleConnections then has t settle its protocols into
 	// TLSClientConfig.NextProtos, as its first request would.
-	if t.Protocols == nil && t.TLSNextProto == nil && t.TLSClientConfig == nil &&
-		t.Dial == nil && t.DialContext == nil && t.DialTLS == nil && t.DialTLSContext == nil {
+	if t.Protocols == nil && t.TLSNextProto == nil && t.TLSClientConfig == nil && t.DialContext == nil && t.DialTLSContext == nil {
 		t.ForceAttemptHTTP2 = true
 	}
 	t.DialContext = w.dialPlain

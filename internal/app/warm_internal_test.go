@@ -29,6 +29,17 @@ func (c *connStates) track(srv *httptest.Server) {
 	}
 }
 
+// countedServer starts a plain HTTP/1.1 test server of h whose connections states counts.
+func countedServer(t *testing.T, h http.Handler) (*httptest.Server, *connStates) {
+	t.Helper()
+	states := &connStates{}
+	srv := httptest.NewUnstartedServer(h)
+	states.track(srv)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv, states
+}
+
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
@@ -79,18 +90,15 @@ func TestWarmerOpensTLSConnectionsAndKeepsHTTP2(t *testing.T) {
 // Over plain HTTP/1.1: three requests at once take the three opened connections, and dial none.
 func TestWarmerServesConcurrentRequestsFromOpenedConnections(t *testing.T) {
 	var (
-		states  connStates
-		arrived sync.WaitGroup
+		requests atomic.Int64
+		arrived  sync.WaitGroup
 	)
 	arrived.Add(3)
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		states.requests.Add(1)
+	srv, states := countedServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
 		arrived.Done()
 		arrived.Wait() // all three in flight at once: each holds its own connection
 	}))
-	states.track(srv)
-	srv.Start()
-	defer srv.Close()
 
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	w := newWarmer(transport)
@@ -110,18 +118,14 @@ func TestWarmerServesConcurrentRequestsFromOpenedConnections(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if o, r := states.opened.Load(), states.requests.Load(); o != 3 || r != 3 {
+	if o, r := states.opened.Load(), requests.Load(); o != 3 || r != 3 {
 		t.Errorf("the server saw %d connections for %d requests, want 3 for 3", o, r)
 	}
 }
 
 // A connection no request takes within its age is closed, and a later request dials its own.
 func TestWarmerClosesWhatNoRequestTook(t *testing.T) {
-	var states connStates
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	states.track(srv)
-	srv.Start()
-	defer srv.Close()
+	srv, states := countedServer(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	w := newWarmer(transport)
@@ -142,11 +146,7 @@ func TestWarmerClosesWhatNoRequestTook(t *testing.T) {
 
 // Nothing is opened to a host the transport reaches through a proxy, nor to a bad base.
 func TestWarmerOpensNothingThroughAProxyOrToABadBase(t *testing.T) {
-	var states connStates
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	states.track(srv)
-	srv.Start()
-	defer srv.Close()
+	srv, states := countedServer(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.Proxy = http.ProxyURL(&url.URL{Scheme: "http", Host: "proxy.invalid:3128"})
