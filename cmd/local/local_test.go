@@ -232,7 +232,7 @@ func TestLocalHoldExpires(t *testing.T) {
 	}
 	// The run logs its summary when it ends, which can be after the cart it released is OPEN
 	// and checked out again: wait for the line rather than expect it already.
-	if !srv.waitForLog("released=1", 10*time.Second) {
+	if !srv.waitForLog("released=1", 5*time.Second) {
 		t.Errorf("the server's log does not show the release:\n%s", srv.stderr.String())
 	}
 	_ = srv.cmd.Process.Signal(os.Interrupt)

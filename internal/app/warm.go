@@ -21,7 +21,12 @@ type warmer struct {
 	maxAge    time.Duration                                                     // warmConnMaxAge
 
 	mu    sync.Mutex
-	ready map[warmKey][]net.Conn
+	ready map[warmKey][]openedConn
+}
+
+type openedConn struct {
+	conn   net.Conn
+	opened time.Time
 }
 
 type warmKey struct {
@@ -29,16 +34,18 @@ type warmKey struct {
 	addr string // host:port
 }
 
-// warmConnMaxAge is how long an opened connection waits for its request. In a cold start the
-// first request follows init at once; a function initialised long before its first request
-// (Lambda may do that) dials afresh.
+// warmConnMaxAge is how long an opened connection waits for its request: a dial takes none
+// older, and a timer closes those left. In a cold start the first request follows init at once;
+// a function initialised long before its first request (Lambda may do that) dials afresh. A
+// connection handed to the transport is new to it, so one the server had closed meanwhile would
+// fail its request rather than be retried on another; the bound keeps that unlikely.
 const warmConnMaxAge = 10 * time.Second
 
-// newWarmer makes t's dials take the connections w opens. t keeps its own dialer, TLS settings
+// newWarmer makes t's dials take the connections w opens; it must run before t's first request. t keeps its own dialer, TLS settings
 // and protocols (HTTP/2 where it would negotiate it): they are settled first, so that the
 // handshakes made here offer what t's own would.
 func newWarmer(t *http.Transport) *warmer {
-	w := &warmer{transport: t, dial: t.DialContext, maxAge: warmConnMaxAge, ready: map[warmKey][]net.Conn{}}
+	w := &warmer{transport: t, dial: t.DialContext, maxAge: warmConnMaxAge, ready: map[warmKey][]openedConn{}}
 	if w.dial == nil {
 		w.dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	}
@@ -101,27 +108,35 @@ func (w *warmer) handshake(ctx context.Context, network, addr string) (*tls.Conn
 	return conn, nil
 }
 
+// take returns an opened connection to k young enough to use, or nil; it closes older ones.
 func (w *warmer) take(k warmKey) net.Conn {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	conns := w.ready[k]
-	if len(conns) == 0 {
-		return nil
+	var fresh net.Conn
+	for len(conns) > 0 && fresh == nil {
+		c := conns[len(conns)-1]
+		conns = conns[:len(conns)-1]
+		if time.Since(c.opened) < w.maxAge {
+			fresh = c.conn
+		} else {
+			defer c.conn.Close() // after the lock: a TLS close may wait on its write
+		}
 	}
-	c := conns[len(conns)-1]
-	w.ready[k] = conns[:len(conns)-1]
-	return c
+	w.ready[k] = conns
+	w.mu.Unlock()
+	return fresh
 }
 
 // closeLeft closes the opened connections no dial took.
 func (w *warmer) closeLeft() {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	for k, conns := range w.ready {
+	left := w.ready
+	w.ready = map[warmKey][]openedConn{}
+	w.mu.Unlock()
+	for _, conns := range left {
 		for _, c := range conns {
-			c.Close()
+			c.conn.Close()
 		}
-		delete(w.ready, k)
 	}
 }
 
@@ -168,7 +183,7 @@ func (w *warmer) open(ctx context.Context, base string, n int) (opened int) {
 				return
 			}
 			w.mu.Lock()
-			w.ready[key] = append(w.ready[key], c)
+			w.ready[key] = append(w.ready[key], openedConn{conn: c, opened: time.Now()})
 			opened++
 			w.mu.Unlock()
 		})

@@ -97,7 +97,12 @@ func TestWarmerServesConcurrentRequestsFromOpenedConnections(t *testing.T) {
 	srv, states := countedServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
 		arrived.Done()
-		arrived.Wait() // all three in flight at once: each holds its own connection
+		all := make(chan struct{})
+		go func() { arrived.Wait(); close(all) }()
+		select { // all three in flight at once: each holds its own connection
+		case <-all:
+		case <-time.After(5 * time.Second):
+		}
 	}))
 
 	transport := http.DefaultTransport.(*http.Transport).Clone()
@@ -180,4 +185,25 @@ func TestWarmerKeepsTheDefaultProtocolsOfABareTransport(t *testing.T) {
 	if own.ForceAttemptHTTP2 || len(own.TLSClientConfig.NextProtos) != 0 {
 		t.Errorf("a transport with its own TLS settings (HTTP/1.1 only) now offers %v", own.TLSClientConfig.NextProtos)
 	}
+}
+
+// A dial takes no opened connection older than its age, even before the timer closes it.
+func TestWarmerDialsAfreshPastTheAge(t *testing.T) {
+	srv, states := countedServer(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	w := newWarmer(transport)
+	w.maxAge = time.Hour
+	if got := w.open(context.Background(), srv.URL, 1); got != 1 {
+		t.Fatalf("opened %d connections, want 1", got)
+	}
+	w.maxAge = 0 // the opened connection is now too old
+	resp, err := (&http.Client{Transport: transport}).Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if n := states.opened.Load(); n != 2 {
+		t.Errorf("the server saw %d connections, want 2 (the old one not taken, the request's own)", n)
+	}
+	waitFor(t, "the old connection closed", func() bool { return states.closed.Load() >= 1 })
 }
