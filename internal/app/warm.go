@@ -13,8 +13,7 @@ import (
 // warmer opens a transport's first connections before its first requests: opening one is its
 // TCP handshake and, for https, its TLS handshake, and sends no request, so a dependency sees a
 // connection and nothing else. An opened connection waits for the transport's next dial to its
-// address, which takes it instead of dialing; one not taken within warmConnMaxAge is closed (no
-// one reads it meanwhile, so nothing would notice the server closing it).
+// address, which takes it instead of dialing; none is taken past warmConnMaxAge.
 type warmer struct {
 	transport *http.Transport
 	dial      func(ctx context.Context, network, addr string) (net.Conn, error) // the transport's own
@@ -41,9 +40,9 @@ type warmKey struct {
 // fail its request rather than be retried on another; the bound keeps that unlikely.
 const warmConnMaxAge = 10 * time.Second
 
-// newWarmer makes t's dials take the connections w opens; it must run before t's first request. t keeps its own dialer, TLS settings
-// and protocols (HTTP/2 where it would negotiate it): they are settled first, so that the
-// handshakes made here offer what t's own would.
+// newWarmer makes t's dials take the connections w opens; it runs before t's first request. t
+// keeps its own dialer, TLS settings and protocols (HTTP/2 where it would negotiate it): they
+// are settled first, so that the handshakes made here offer what t's own would.
 func newWarmer(t *http.Transport) *warmer {
 	w := &warmer{transport: t, dial: t.DialContext, maxAge: warmConnMaxAge, ready: map[warmKey][]openedConn{}}
 	if w.dial == nil {
@@ -74,7 +73,11 @@ func (w *warmer) dialTLS(ctx context.Context, network, addr string) (net.Conn, e
 	if c := w.take(warmKey{tls: true, addr: addr}); c != nil {
 		return c, nil
 	}
-	return w.handshake(ctx, network, addr)
+	c, err := w.handshake(ctx, network, addr)
+	if err != nil {
+		return nil, err // not a nil *tls.Conn in a non-nil net.Conn
+	}
+	return c, nil
 }
 
 // handshake dials addr and completes TLS as the transport would: its TLS settings, the host as
